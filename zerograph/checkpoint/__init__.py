@@ -1,0 +1,1 @@
+"""Checkpoint savers: `memory.InMemorySaver`, `sqlite.SqliteSaver`, `sqlite.AsyncSqliteSaver`."""

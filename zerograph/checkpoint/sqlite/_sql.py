@@ -1,0 +1,204 @@
+"""SQL text of the SQLite savers. Every statement is a constant or built from constant
+fragments; user-supplied strings (thread ids, namespaces, filter keys and values,
+limits) only ever travel as bound parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Bound-parameter budget per statement: SQLite builds before 3.32 allow only 999.
+MAX_PARAMS = 900
+
+TID_OF = "SELECT tid FROM threads WHERE thread_id = ?"
+ENSURE_THREAD = (
+    "INSERT INTO threads (thread_id, created_at, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (thread_id) DO NOTHING"
+)
+TOUCH_THREAD = "UPDATE threads SET updated_at = ?, checkpoints = checkpoints + ? WHERE tid = ?"
+COUNT_THREAD = (
+    "UPDATE threads SET checkpoints = (SELECT count(*) FROM checkpoints WHERE tid = ?1) "
+    "WHERE tid = ?1"
+)
+DROP_EMPTY_THREAD = "DELETE FROM threads WHERE tid = ? AND checkpoints = 0"
+
+CHECKPOINT_COLUMNS = (
+    "c.cpk, t.thread_id, c.tid, c.ns, c.checkpoint_id, c.parent_id, "
+    "c.type, c.checkpoint, c.metadata_type, c.metadata"
+)
+FIND_CHECKPOINT = "SELECT cpk FROM checkpoints WHERE tid = ? AND ns = ? AND checkpoint_id = ?"
+INSERT_CHECKPOINT = (
+    "INSERT INTO checkpoints (tid, ns, checkpoint_id, parent_id, type, checkpoint, "
+    "metadata_type, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_CHECKPOINT = (
+    "UPDATE checkpoints SET parent_id = ?, type = ?, checkpoint = ?, metadata_type = ?, "
+    "metadata = ? WHERE cpk = ?"
+)
+INSERT_META = "INSERT INTO checkpoint_meta (cpk, key, value) VALUES (?, ?, ?)"
+DELETE_META = "DELETE FROM checkpoint_meta WHERE cpk = ?"
+INSERT_BLOB = (
+    "INSERT OR IGNORE INTO blobs (tid, ns, channel, version, type, value) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+# Special channels overwrite; ordinary writes are insert-if-absent (idempotent retries).
+_WRITE_COLUMNS = "(tid, ns, checkpoint_id, task_id, idx, task_path, channel, type, value)"
+UPSERT_WRITE = f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_WRITE = f"INSERT OR IGNORE INTO writes {_WRITE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+LATEST_CHECKPOINT = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints c JOIN threads t ON t.tid = c.tid "
+    "WHERE t.thread_id = ? AND c.ns = ? ORDER BY c.checkpoint_id DESC LIMIT 1"
+)
+ONE_CHECKPOINT = (
+    f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints c JOIN threads t ON t.tid = c.tid "
+    "WHERE t.thread_id = ? AND c.ns = ? AND c.checkpoint_id = ?"
+)
+PARENT_TASK_WRITES = (
+    "SELECT task_id, channel, type, value, task_path, idx FROM writes "
+    "WHERE tid = ? AND ns = ? AND checkpoint_id = ? AND channel = ?"
+)
+
+# An ancestor page for get_delta_channel_history: follows parent_id, never id order.
+ANCESTORS = """
+WITH RECURSIVE chain (cid, depth) AS (
+    SELECT ?1, 0
+    UNION ALL
+    SELECT c.parent_id, chain.depth + 1 FROM chain
+    JOIN checkpoints c ON c.tid = ?2 AND c.ns = ?3 AND c.checkpoint_id = chain.cid
+    WHERE c.parent_id IS NOT NULL AND chain.depth + 1 < ?4
+)
+SELECT c.checkpoint_id, c.parent_id, c.type, c.checkpoint FROM chain
+JOIN checkpoints c ON c.tid = ?2 AND c.ns = ?3 AND c.checkpoint_id = chain.cid
+ORDER BY chain.depth
+"""
+
+THREAD_CHECKPOINTS = (
+    "SELECT cpk, ns, checkpoint_id, parent_id, type, checkpoint FROM checkpoints WHERE tid = ?"
+)
+THREAD_BLOB_KEYS = "SELECT rowid, ns, channel, version, type FROM blobs WHERE tid = ?"
+THREAD_TASK_WRITE_OWNERS = (
+    "SELECT DISTINCT ns, checkpoint_id FROM writes WHERE tid = ? AND channel = ?"
+)
+RUN_CHECKPOINTS = (
+    "SELECT c.cpk, c.tid, c.ns, c.checkpoint_id FROM checkpoint_meta m "
+    "JOIN checkpoints c ON c.cpk = m.cpk WHERE m.key = 'run_id' AND m.value = ?"
+)
+DELETE_THREAD = [
+    "DELETE FROM checkpoint_meta WHERE cpk IN (SELECT cpk FROM checkpoints WHERE tid = ?)",
+    "DELETE FROM checkpoints WHERE tid = ?",
+    "DELETE FROM blobs WHERE tid = ?",
+    "DELETE FROM writes WHERE tid = ?",
+    "DELETE FROM threads WHERE tid = ?",
+]
+DELETE_CHECKPOINT = [
+    "DELETE FROM checkpoint_meta WHERE cpk = ?",
+    "DELETE FROM checkpoints WHERE cpk = ?",
+]
+DELETE_CHECKPOINT_WRITES = "DELETE FROM writes WHERE tid = ? AND ns = ? AND checkpoint_id = ?"
+DELETE_BLOB = "DELETE FROM blobs WHERE rowid = ?"
+COPY_THREAD = [
+    "INSERT INTO checkpoints (tid, ns, checkpoint_id, parent_id, type, checkpoint, "
+    "metadata_type, metadata) SELECT ?1, ns, checkpoint_id, parent_id, type, checkpoint, "
+    "metadata_type, metadata FROM checkpoints WHERE tid = ?2 ORDER BY cpk",
+    "INSERT INTO checkpoint_meta (cpk, key, value) SELECT d.cpk, m.key, m.value "
+    "FROM checkpoints s JOIN checkpoint_meta m ON m.cpk = s.cpk "
+    "JOIN checkpoints d ON d.tid = ?1 AND d.ns = s.ns AND d.checkpoint_id = s.checkpoint_id "
+    "WHERE s.tid = ?2",
+    "INSERT INTO blobs (tid, ns, channel, version, type, value) "
+    "SELECT ?1, ns, channel, version, type, value FROM blobs WHERE tid = ?2",
+    f"INSERT INTO writes {_WRITE_COLUMNS} SELECT ?1, ns, checkpoint_id, task_id, idx, "
+    "task_path, channel, type, value FROM writes WHERE tid = ?2",
+]
+
+
+def values_join(n: int, width: int) -> str:
+    """`(VALUES (?, ?), (?, ?) …)` with n rows of width placeholders, for a keyed join."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return "(VALUES " + ", ".join([row] * n) + ")"
+
+
+def blobs_for(n: int) -> str:
+    """Blobs for n `(tid, ns, channel, version)` keys, in one indexed join."""
+    return (
+        "SELECT b.tid, b.ns, b.channel, b.version, b.type, b.value "
+        f"FROM {values_join(n, 4)} AS k JOIN blobs b ON b.tid = k.column1 "
+        "AND b.ns = k.column2 AND b.channel = k.column3 AND b.version = k.column4"
+    )
+
+
+def writes_for(n: int) -> str:
+    """Pending writes for n `(tid, ns, checkpoint_id)` keys, in one indexed join."""
+    return (
+        "SELECT w.tid, w.ns, w.checkpoint_id, w.task_id, w.channel, w.type, w.value, "
+        f"w.task_path, w.idx FROM {values_join(n, 3)} AS k JOIN writes w "
+        "ON w.tid = k.column1 AND w.ns = k.column2 AND w.checkpoint_id = k.column3"
+    )
+
+
+def channel_writes_for(n_ids: int, n_channels: int) -> str:
+    """Writes of some channels at n checkpoints of one (tid, ns): the delta-history page."""
+    return (
+        "SELECT w.checkpoint_id, w.task_id, w.channel, w.type, w.value, w.task_path, w.idx "
+        f"FROM {values_join(n_ids, 1)} AS k JOIN writes w ON w.tid = ? AND w.ns = ? "
+        f"AND w.checkpoint_id = k.column1 WHERE w.channel IN ({', '.join('?' * n_channels)})"
+    )
+
+
+def list_query(
+    *,
+    thread_id: str | None,
+    ns: str | None,
+    checkpoint_id: str | None,
+    before_id: str | None,
+    filter: Sequence[tuple[str, str | None]],
+    after: tuple[str, int] | None,
+    page: int,
+) -> tuple[str, list[Any]]:
+    """One page of `list()`, newest first, resuming after the `(checkpoint_id, cpk)` key.
+
+    `filter` holds `(key, canonical value)` pairs; a `None` value matches a missing key
+    or a null value, like LangGraph's savers.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if thread_id is not None:
+        where.append("c.tid = (SELECT tid FROM threads WHERE thread_id = ?)")
+        params.append(thread_id)
+    if ns is not None:
+        where.append("c.ns = ?")
+        params.append(ns)
+    if checkpoint_id is not None:
+        where.append("c.checkpoint_id = ?")
+        params.append(checkpoint_id)
+    if before_id is not None:
+        where.append("c.checkpoint_id < ?")
+        params.append(before_id)
+    for key, value in filter:
+        if value is None:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM checkpoint_meta m WHERE m.cpk = c.cpk "
+                "AND m.key = ? AND m.value <> 'null')"
+            )
+            params.append(key)
+        else:
+            where.append("c.cpk IN (SELECT m.cpk FROM checkpoint_meta m WHERE m.key = ? AND m.value = ?)")
+            params += [key, value]
+    if after is not None:
+        where.append("(c.checkpoint_id < ? OR (c.checkpoint_id = ? AND c.cpk < ?))")
+        params += [after[0], after[0], after[1]]
+    sql = f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints c JOIN threads t ON t.tid = c.tid"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY c.checkpoint_id DESC, c.cpk DESC LIMIT ?"
+    params.append(page)
+    return sql, params
+
+
+def chunks(items: Sequence[T], width: int) -> Iterator[Sequence[T]]:
+    """Split keys so one statement stays under MAX_PARAMS bound parameters."""
+    step = max(1, MAX_PARAMS // width)
+    for start in range(0, len(items), step):
+        yield items[start : start + step]

@@ -1,0 +1,471 @@
+"""`SqliteSaver`: LangGraph checkpoints in one SQLite file (WAL), safe across threads and
+processes. Schema in `_schema.py`, SQL in `_sql.py`, locking in `_connection.py`."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.types import TASKS
+
+from zerograph.checkpoint.base import (
+    Ancestor,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointNode,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    assemble_delta_history,
+    check_prune_args,
+    checkpoint_config,
+    encode_filter_value,
+    parse_target,
+    plan_prune,
+    prepare_metadata,
+    sort_writes,
+    validate_list_args,
+    write_rows,
+)
+from zerograph.checkpoint.sqlite import _sql as sql
+from zerograph.checkpoint.sqlite._connection import Database
+from zerograph.errors import ConfigError, CorruptDataError
+
+__all__ = ["SqliteSaver"]
+
+EMPTY = ("empty", None)
+LIST_PAGE = 64  # checkpoints per list() page: one query for rows, one for blobs, one for writes
+ANCESTOR_PAGE = 128
+
+
+class SqliteSaver(BaseCheckpointSaver):
+    """A LangGraph checkpoint saver on SQLite; a drop-in for LangGraph's `SqliteSaver`.
+
+    Args:
+        conn_string: A file path (created if missing), `":memory:"`, a `file:` URI, or an
+            open `sqlite3.Connection` (its file is reopened by the saver; a connection to
+            an in-memory database is used as is).
+        serde: The serializer; LangGraph's `JsonPlusSerializer` by default.
+        timeout: Seconds a write waits for another process's write lock before raising
+            `StorageTimeout`.
+        synchronous: SQLite's `synchronous` level. `"NORMAL"` (default) with WAL survives
+            a process crash: a `put` that returned is committed. `"FULL"` also survives
+            power loss, at the cost of an fsync per commit.
+    """
+
+    def __init__(
+        self,
+        conn_string: str | Path | sqlite3.Connection = "checkpoints.db",
+        *,
+        serde: SerializerProtocol | None = None,
+        timeout: float = 30.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        super().__init__(serde=serde)
+        try:
+            self._db = Database(conn_string, timeout=timeout, synchronous=synchronous)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str | Path = "checkpoints.db", **kwargs: Any) -> Iterator[Any]:
+        """A saver that is closed when the `with` block ends, like LangGraph's."""
+        saver = cls(conn_string, **kwargs)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    @property
+    def path(self) -> str:
+        """The database file (or `:memory:`)."""
+        return self._db.path
+
+    def setup(self) -> None:
+        """Create or upgrade the schema. Idempotent; every operation runs it lazily."""
+        self._db.setup()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- decoding ---------------------------------------------------------------------
+
+    def _loads(self, typed: tuple[str, Any], what: str) -> Any:
+        try:
+            return self.serde.loads_typed((typed[0], typed[1] if typed[1] is not None else b""))
+        except Exception as exc:
+            raise CorruptDataError(f"{what} could not be decoded: {exc}") from exc
+
+    def _load(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> list[CheckpointTuple]:
+        """Build tuples for checkpoint rows: one query for their blobs, one for writes."""
+        decoded = []
+        blob_keys: list[tuple[Any, ...]] = []
+        for cpk, thread_id, tid, ns, cid, parent_id, ctype, cbytes, mtype, mbytes in rows:
+            where = f"checkpoint {cid!r} of thread {thread_id!r} (ns {ns!r})"
+            checkpoint = self._loads((ctype, cbytes), where)
+            metadata = self._loads((mtype, mbytes), f"metadata of {where}")
+            decoded.append((thread_id, tid, ns, cid, parent_id, checkpoint, metadata, where))
+            blob_keys += [(tid, ns, ch, str(v)) for ch, v in checkpoint["channel_versions"].items()]
+        blobs: dict[tuple[Any, ...], tuple[str, Any]] = {}
+        for part in sql.chunks(blob_keys, 4):
+            for tid, ns, ch, ver, btype, value in conn.execute(
+                sql.blobs_for(len(part)), [x for key in part for x in key]
+            ):
+                blobs[(tid, ns, ch, ver)] = (btype, value)
+        write_keys = [(tid, ns, cid) for _, tid, ns, cid, *_ in decoded]
+        writes: dict[tuple[Any, ...], list[Any]] = {}
+        for part in sql.chunks(write_keys, 3):
+            for tid, ns, cid, *row in conn.execute(
+                sql.writes_for(len(part)), [x for key in part for x in key]
+            ):
+                writes.setdefault((tid, ns, cid), []).append(row)
+        result = []
+        for thread_id, tid, ns, cid, parent_id, checkpoint, metadata, where in decoded:
+            values = {}
+            for ch, ver in checkpoint["channel_versions"].items():
+                blob = blobs.get((tid, ns, ch, str(ver)))
+                if blob is not None and blob[0] != "empty":
+                    values[ch] = self._loads(blob, f"channel {ch!r} of {where}")
+            if checkpoint.get("v", 4) < 4 and parent_id:
+                self._migrate_sends(conn, tid, ns, parent_id, checkpoint, values)
+            checkpoint["channel_values"] = values
+            ordered = sort_writes(writes.get((tid, ns, cid), []), key=lambda w: (w[4], w[0], w[5]))
+            result.append(
+                CheckpointTuple(
+                    config=checkpoint_config(thread_id, ns, cid),
+                    checkpoint=checkpoint,
+                    metadata=metadata,
+                    parent_config=checkpoint_config(thread_id, ns, parent_id) if parent_id else None,
+                    pending_writes=[
+                        (task_id, ch, self._loads((wtype, value), f"write of task {task_id!r} to {where}"))
+                        for task_id, ch, wtype, value, _, _ in ordered
+                    ],
+                )
+            )
+        return result
+
+    def _migrate_sends(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        ns: str,
+        parent_id: str,
+        checkpoint: dict[str, Any],
+        values: dict[str, Any],
+    ) -> None:
+        """Pre-v4 checkpoints kept pending sends as the parent's `__pregel_tasks` writes."""
+        rows = conn.execute(sql.PARENT_TASK_WRITES, (tid, ns, parent_id, TASKS)).fetchall()
+        if not rows:
+            return
+        ordered = sort_writes(rows, key=lambda w: (w[4], w[0], w[5]))
+        values[TASKS] = [self._loads((w[2], w[3]), "pending send") for w in ordered]
+        versions = checkpoint["channel_versions"]
+        versions[TASKS] = max(versions.values()) if versions else self.get_next_version(None)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        target = parse_target(config)
+        ns = target.checkpoint_ns or ""
+        with self._db.read() as conn:
+            if target.checkpoint_id:
+                row = conn.execute(
+                    sql.ONE_CHECKPOINT, (target.thread_id, ns, target.checkpoint_id)
+                ).fetchone()
+            else:
+                row = conn.execute(sql.LATEST_CHECKPOINT, (target.thread_id, ns)).fetchone()
+            return self._load(conn, [row])[0] if row else None
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        for page in self._list_pages(config, filter=filter, before=before, limit=limit):
+            yield from page
+
+    def _list_pages(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[list[CheckpointTuple]]:
+        before_id = validate_list_args(filter, before, limit)
+        target = parse_target(config, default_ns=None) if config is not None else None
+        pairs = [
+            (key, None if value is None else encode_filter_value(value))
+            for key, value in (filter or {}).items()
+        ]
+        remaining = limit
+        after: tuple[str, int] | None = None
+        while remaining is None or remaining > 0:
+            size = LIST_PAGE if remaining is None else min(LIST_PAGE, remaining)
+            query, params = sql.list_query(
+                thread_id=target.thread_id if target else None,
+                ns=target.checkpoint_ns if target else None,
+                checkpoint_id=target.checkpoint_id if target else None,
+                before_id=before_id,
+                filter=pairs,
+                after=after,
+                page=size,
+            )
+            with self._db.read() as conn:
+                rows = conn.execute(query, params).fetchall()
+                page = self._load(conn, rows)
+            if page:
+                yield page  # outside the transaction: the caller may use the saver here
+            if len(rows) < size:
+                return
+            after = (rows[-1][4], rows[-1][0])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, DeltaChannelHistory]:
+        if not channels:
+            return {}
+        target = parse_target(config)
+        ns = target.checkpoint_ns or ""
+        with self._db.read() as conn:
+            query = sql.ONE_CHECKPOINT if target.checkpoint_id else sql.LATEST_CHECKPOINT
+            args = (target.thread_id, ns) + ((target.checkpoint_id,) if target.checkpoint_id else ())
+            row = conn.execute(query, args).fetchone()
+            parent = row[5] if row else None
+            tid = row[2] if row else None
+            return assemble_delta_history(
+                channels, self._ancestors(conn, tid, ns, parent, list(dict.fromkeys(channels)))
+            )
+
+    def _ancestors(
+        self, conn: sqlite3.Connection, tid: int | None, ns: str, start: str | None, wanted: list[str]
+    ) -> Iterator[Ancestor]:
+        """Ancestors nearest first, a page of the parent chain per recursive query."""
+        seen: set[str] = set()
+        cid = start
+        while tid is not None and cid is not None and cid not in seen:
+            chain = conn.execute(sql.ANCESTORS, (cid, tid, ns, ANCESTOR_PAGE)).fetchall()
+            if not chain:
+                return
+            versions = {
+                c: self._loads((t, b), f"checkpoint {c!r}")["channel_versions"] for c, _, t, b in chain
+            }
+            keys = [(tid, ns, ch, str(v[ch])) for v in versions.values() for ch in wanted if ch in v]
+            values: dict[tuple[str, str], tuple[str, Any]] = {}
+            for part in sql.chunks(list(dict.fromkeys(keys)), 4):
+                for _, _, ch, ver, btype, value in conn.execute(
+                    sql.blobs_for(len(part)), [x for key in part for x in key]
+                ):
+                    if btype != "empty":
+                        values[(ch, ver)] = (btype, value)
+            writes: dict[str, list[Any]] = {}
+            ids = [c for c, *_ in chain]
+            for part in sql.chunks(ids, 1 + len(wanted)):
+                for wcid, task_id, ch, wtype, value, path, idx in conn.execute(
+                    sql.channel_writes_for(len(part), len(wanted)), [*part, tid, ns, *wanted]
+                ):
+                    loader = lambda t=wtype, v=value: self._loads((t, v), "pending write")  # noqa: E731
+                    writes.setdefault(wcid, []).append((task_id, ch, loader, path, idx))
+            for c, parent, _, _ in chain:
+                if c in seen:
+                    return
+                seen.add(c)
+                found = {
+                    ch: (lambda b=values[(ch, str(versions[c][ch]))]: self._loads(b, "channel value"))
+                    for ch in wanted
+                    if ch in versions[c] and (ch, str(versions[c][ch])) in values
+                }
+                yield Ancestor(found, writes.get(c, []))
+                cid = parent
+
+    # --- writes -----------------------------------------------------------------------
+
+    def _thread_tid(self, conn: sqlite3.Connection, thread_id: str, now: float) -> int:
+        conn.execute(sql.ENSURE_THREAD, (thread_id, now, now))
+        return int(conn.execute(sql.TID_OF, (thread_id,)).fetchone()[0])
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        target = parse_target(config)
+        ns = target.checkpoint_ns or ""
+        cid = checkpoint["id"]
+        merged = prepare_metadata(config, metadata)
+        ctype, cbytes = self.serde.dumps_typed(
+            {k: v for k, v in checkpoint.items() if k != "channel_values"}
+        )
+        mtype, mbytes = self.serde.dumps_typed(merged)
+        meta_rows = [(key, encode_filter_value(value)) for key, value in merged.items()]
+        values = checkpoint.get("channel_values", {})
+        blob_rows = [
+            (ch, str(ver), *(self.serde.dumps_typed(values[ch]) if ch in values else EMPTY))
+            for ch, ver in new_versions.items()
+        ]
+        now = time.time()
+        with self._db.write() as conn:
+            tid = self._thread_tid(conn, target.thread_id, now)
+            found = conn.execute(sql.FIND_CHECKPOINT, (tid, ns, cid)).fetchone()
+            if found:
+                cpk = found[0]
+                conn.execute(sql.UPDATE_CHECKPOINT, (target.checkpoint_id, ctype, cbytes, mtype, mbytes, cpk))
+                conn.execute(sql.DELETE_META, (cpk,))
+            else:
+                cpk = conn.execute(
+                    sql.INSERT_CHECKPOINT,
+                    (tid, ns, cid, target.checkpoint_id, ctype, cbytes, mtype, mbytes),
+                ).lastrowid
+            conn.executemany(sql.INSERT_META, [(cpk, k, v) for k, v in meta_rows])
+            conn.executemany(sql.INSERT_BLOB, [(tid, ns, *row) for row in blob_rows])
+            conn.execute(sql.TOUCH_THREAD, (now, 0 if found else 1, tid))
+        return checkpoint_config(target.thread_id, ns, cid)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        target = parse_target(config)
+        if target.checkpoint_id is None:
+            raise ConfigError("put_writes needs a config with the checkpoint_id the writes belong to")
+        ns = target.checkpoint_ns or ""
+        rows = write_rows(writes, task_id, task_path)
+        encoded = [
+            (row.overwrite, (row.task_id, row.idx, row.task_path, row.channel, *self.serde.dumps_typed(row.value)))
+            for row in rows
+        ]
+        now = time.time()
+        with self._db.write() as conn:
+            tid = self._thread_tid(conn, target.thread_id, now)
+            key = (tid, ns, target.checkpoint_id)
+            conn.executemany(sql.UPSERT_WRITE, [(*key, *r) for over, r in encoded if over])
+            conn.executemany(sql.INSERT_WRITE, [(*key, *r) for over, r in encoded if not over])
+            conn.execute(sql.TOUCH_THREAD, (now, 0, tid))
+
+    # --- thread-level operations ------------------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._db.write() as conn:
+            row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
+            if row:
+                for statement in sql.DELETE_THREAD:
+                    conn.execute(statement, (row[0],))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        if isinstance(run_ids, str):
+            raise ConfigError("delete_for_runs takes a list of run ids, not one string")
+        runs = list(dict.fromkeys(encode_filter_value(str(r)) for r in run_ids))
+        if not runs:
+            return
+        with self._db.write() as conn:
+            doomed = [row for value in runs for row in conn.execute(sql.RUN_CHECKPOINTS, (value,))]
+            tids = {tid for _, tid, _, _ in doomed}
+            for cpk, tid, ns, cid in doomed:
+                self._delete_checkpoint(conn, cpk, tid, ns, cid)
+            for tid in tids:
+                self._collect_blobs(conn, tid)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        src, dst = str(source_thread_id), str(target_thread_id)
+        if src == dst:
+            raise ConfigError("copy_thread needs two different thread ids")
+        with self._db.write() as conn:
+            dst_row = conn.execute("SELECT checkpoints FROM threads WHERE thread_id = ?", (dst,)).fetchone()
+            if dst_row and dst_row[0]:
+                raise ConfigError(f"copy_thread target {dst!r} already has checkpoints; delete it first")
+            src_row = conn.execute(sql.TID_OF, (src,)).fetchone()
+            if not src_row:
+                return
+            dst_tid = self._thread_tid(conn, dst, time.time())
+            for statement in sql.COPY_THREAD:
+                conn.execute(statement, (dst_tid, src_row[0]))
+            conn.execute(sql.COUNT_THREAD, (dst_tid,))
+
+    def prune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        keep_last: int | None = None,
+    ) -> None:
+        if isinstance(thread_ids, str):
+            raise ConfigError("prune takes a list of thread ids, not one string")
+        keep_n = check_prune_args(strategy, keep_last)
+        for thread_id in thread_ids:
+            with self._db.write() as conn:  # one transaction per thread: short lock holds
+                row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
+                if not row:
+                    continue
+                tid = row[0]
+                if keep_n is None:
+                    for statement in sql.DELETE_THREAD:
+                        conn.execute(statement, (tid,))
+                    continue
+                rows = conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall()
+                versions = {
+                    (ns, cid): self._loads((t, b), f"checkpoint {cid!r}")
+                    for _, ns, cid, _, t, b in rows
+                }
+                seeded_keys = {
+                    (ns, ch, ver) for _, ns, ch, ver, btype in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
+                    if btype != "empty"
+                }
+                sends_owners = set(conn.execute(sql.THREAD_TASK_WRITE_OWNERS, (tid, TASKS)).fetchall())
+                nodes = []
+                for _, ns, cid, parent, _, _ in rows:
+                    cp = versions[(ns, cid)]
+                    have = {ch for ch, v in cp["channel_versions"].items() if (ns, ch, str(v)) in seeded_keys}
+                    nodes.append(
+                        CheckpointNode(
+                            ns, cid, parent,
+                            cp.get("v", 4) < 4 and (ns, parent) in sends_owners,
+                            frozenset(set(cp["channel_versions"]) - have),
+                            frozenset(have),
+                        )
+                    )
+                keep = plan_prune(nodes, keep_n)
+                for cpk, ns, cid, *_ in rows:
+                    if (ns, cid) not in keep:
+                        self._delete_checkpoint(conn, cpk, tid, ns, cid)
+                self._collect_blobs(conn, tid)
+
+    def _delete_checkpoint(self, conn: sqlite3.Connection, cpk: int, tid: int, ns: str, cid: str) -> None:
+        for statement in sql.DELETE_CHECKPOINT:
+            conn.execute(statement, (cpk,))
+        conn.execute(sql.DELETE_CHECKPOINT_WRITES, (tid, ns, cid))
+
+    def _collect_blobs(self, conn: sqlite3.Connection, tid: int) -> None:
+        """Drop the thread's blobs no remaining checkpoint references; drop it if empty."""
+        conn.execute(sql.COUNT_THREAD, (tid,))
+        if conn.execute(sql.DROP_EMPTY_THREAD, (tid,)).rowcount:
+            for statement in sql.DELETE_THREAD:
+                conn.execute(statement, (tid,))
+            return
+        live = set()
+        for _, ns, cid, _, t, b in conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall():
+            for ch, ver in self._loads((t, b), f"checkpoint {cid!r}")["channel_versions"].items():
+                live.add((ns, ch, str(ver)))
+        dead = [
+            (rowid,)
+            for rowid, ns, ch, ver, _ in conn.execute(sql.THREAD_BLOB_KEYS, (tid,)).fetchall()
+            if (ns, ch, ver) not in live
+        ]
+        conn.executemany(sql.DELETE_BLOB, dead)

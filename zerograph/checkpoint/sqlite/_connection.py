@@ -25,7 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from zerograph.checkpoint.sqlite._schema import CONNECTION_PRAGMAS, migrate
+from zerograph.checkpoint.sqlite._schema import (
+    CONNECTION_PRAGMAS,
+    FILE_PRAGMAS_BEFORE_TABLES,
+    migrate,
+)
 from zerograph.errors import SaverClosedError, SchemaError, StorageError, StorageTimeout
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -85,7 +89,12 @@ class Database:
                 "directory exists and is writable, and that the path is not a directory."
             ) from exc
         try:
-            if self._shared is None and self.path not in ("", ":memory:") and "mode=memory" not in self.path:
+            if self.path not in ("", ":memory:") and "mode=memory" not in self.path:
+                # Only on a new, empty file, before WAL writes its header (setting
+                # auto_vacuum on an existing file rewrites its header, even to the same value).
+                if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                    for name, value in FILE_PRAGMAS_BEFORE_TABLES.items():
+                        conn.execute(f"PRAGMA {name}={value}")  # module constants
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT:d}")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")  # validated above
@@ -125,7 +134,7 @@ class Database:
             if self._ready:
                 return
             try:
-                migrate(conn, is_file=not self.in_memory)
+                migrate(conn)
             except SchemaError:
                 raise
             except sqlite3.Error as exc:

@@ -32,8 +32,8 @@ CONNECTION_PRAGMAS = {
     "cache_size": "-16000",  # KiB: 16 MiB page cache per connection
 }
 
-# Applied once per database file, before the first table exists:
-# incremental auto-vacuum lets `vacuum()` return freed pages to the OS later without
+# Applied when a file is opened, before WAL mode writes its header; SQLite only takes
+# them on a new, empty file: incremental auto-vacuum lets `vacuum()` return freed pages to the OS later without
 # rewriting the whole file.
 FILE_PRAGMAS_BEFORE_TABLES = {"auto_vacuum": "INCREMENTAL"}
 
@@ -106,7 +106,7 @@ def _split(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def migrate(conn: sqlite3.Connection, *, is_file: bool) -> None:
+def migrate(conn: sqlite3.Connection) -> None:
     """Bring the database to `SCHEMA_VERSION`, or refuse it without changing anything.
 
     Runs inside one `BEGIN IMMEDIATE` transaction, re-reading the version after taking
@@ -116,11 +116,6 @@ def migrate(conn: sqlite3.Connection, *, is_file: bool) -> None:
     if version == SCHEMA_VERSION:
         return
     _refuse_newer(version)
-    if version == 0 and is_file:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not tables:
-            for name, value in FILE_PRAGMAS_BEFORE_TABLES.items():
-                conn.execute(f"PRAGMA {name}={value}")  # constants above, never user input
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -305,11 +305,22 @@ class CheckpointNode:
     parent_id: str | None
     # a pre-v4 checkpoint whose pending sends live in its parent's `__pregel_tasks` writes
     needs_parent: bool
-    # channels that have a version at this checkpoint but no stored value there
-    # (DeltaChannel between snapshots, or a value otherwise reconstructed from writes)
+    # DeltaChannels that have a version here but no stored value: they are rebuilt
+    # from ancestors' writes back to the nearest snapshot (see `unseeded_channels`)
     unseeded: frozenset[str]
     # channels that do have a stored value at this checkpoint
     seeded: frozenset[str]
+
+
+def unseeded_channels(metadata: Mapping[str, Any], versioned: Iterable[str], stored: Iterable[str]) -> frozenset[str]:
+    """Channels of a checkpoint that can only be rebuilt from its ancestors.
+
+    Pregel names the DeltaChannels written since their last snapshot in
+    `metadata["counters_since_delta_snapshot"]`. Other channels without a stored value
+    (a consumed `__start__` or `branch:to:*`) are simply empty and need no ancestor.
+    """
+    delta = set(metadata.get("counters_since_delta_snapshot") or ())
+    return frozenset((delta & set(versioned)) - set(stored))
 
 
 def check_prune_args(strategy: str, keep_last: int | None) -> int | None:

@@ -41,6 +41,7 @@ from zerograph.checkpoint.base import (
     plan_prune,
     prepare_metadata,
     sort_writes,
+    unseeded_channels,
     validate_list_args,
     write_rows,
 )
@@ -348,15 +349,19 @@ class InMemorySaver(BaseCheckpointSaver):
         for ns, by_id in thread.checkpoints.items():
             for cid, stored in by_id.items():
                 cp = self.serde.loads_typed(stored.checkpoint)
-                seeded, unseeded = set(), set()
-                for ch, ver in cp["channel_versions"].items():
-                    blob = thread.blobs.get((ns, ch, str(ver)))
-                    (seeded if blob is not None and blob[0] != "empty" else unseeded).add(ch)
+                versions = cp["channel_versions"]
+                seeded = {
+                    ch
+                    for ch, ver in versions.items()
+                    if thread.blobs.get((ns, ch, str(ver)), EMPTY)[0] != "empty"
+                }
                 needs_parent = cp.get("v", 4) < 4 and any(
                     w[1] == TASKS for w in thread.writes.get((ns, stored.parent_id or ""), {}).values()
                 )
+                metadata = self.serde.loads_typed(stored.metadata)
                 yield CheckpointNode(
-                    ns, cid, stored.parent_id, needs_parent, frozenset(unseeded), frozenset(seeded)
+                    ns, cid, stored.parent_id, needs_parent,
+                    unseeded_channels(metadata, versions, seeded), frozenset(seeded),
                 )
 
     def _drop(self, thread: _Thread, doomed: Sequence[tuple[str, str]]) -> None:

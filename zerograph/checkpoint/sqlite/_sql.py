@@ -76,7 +76,8 @@ ORDER BY chain.depth
 """
 
 THREAD_CHECKPOINTS = (
-    "SELECT cpk, ns, checkpoint_id, parent_id, type, checkpoint FROM checkpoints WHERE tid = ?"
+    "SELECT cpk, ns, checkpoint_id, parent_id, type, checkpoint, metadata_type, metadata "
+    "FROM checkpoints WHERE tid = ?"
 )
 THREAD_BLOB_KEYS = "SELECT rowid, ns, channel, version, type FROM blobs WHERE tid = ?"
 THREAD_TASK_WRITE_OWNERS = (

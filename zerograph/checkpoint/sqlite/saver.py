@@ -31,6 +31,7 @@ from zerograph.checkpoint.base import (
     plan_prune,
     prepare_metadata,
     sort_writes,
+    unseeded_channels,
     validate_list_args,
     write_rows,
 )
@@ -420,9 +421,9 @@ class SqliteSaver(BaseCheckpointSaver):
                         conn.execute(statement, (tid,))
                     continue
                 rows = conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall()
-                versions = {
-                    (ns, cid): self._loads((t, b), f"checkpoint {cid!r}")
-                    for _, ns, cid, _, t, b in rows
+                decoded = {
+                    (ns, cid): (self._loads((t, b), f"checkpoint {cid!r}"), self._loads((mt, mb), f"metadata of {cid!r}"))
+                    for _, ns, cid, _, t, b, mt, mb in rows
                 }
                 seeded_keys = {
                     (ns, ch, ver) for _, ns, ch, ver, btype in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
@@ -430,14 +431,15 @@ class SqliteSaver(BaseCheckpointSaver):
                 }
                 sends_owners = set(conn.execute(sql.THREAD_TASK_WRITE_OWNERS, (tid, TASKS)).fetchall())
                 nodes = []
-                for _, ns, cid, parent, _, _ in rows:
-                    cp = versions[(ns, cid)]
-                    have = {ch for ch, v in cp["channel_versions"].items() if (ns, ch, str(v)) in seeded_keys}
+                for _, ns, cid, parent, *_ in rows:
+                    cp, metadata = decoded[(ns, cid)]
+                    versions = cp["channel_versions"]
+                    have = {ch for ch, v in versions.items() if (ns, ch, str(v)) in seeded_keys}
                     nodes.append(
                         CheckpointNode(
                             ns, cid, parent,
                             cp.get("v", 4) < 4 and (ns, parent) in sends_owners,
-                            frozenset(set(cp["channel_versions"]) - have),
+                            unseeded_channels(metadata, versions, have),
                             frozenset(have),
                         )
                     )
@@ -460,7 +462,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 conn.execute(statement, (tid,))
             return
         live = set()
-        for _, ns, cid, _, t, b in conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall():
+        for _, ns, cid, _, t, b, *_ in conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall():
             for ch, ver in self._loads((t, b), f"checkpoint {cid!r}")["channel_versions"].items():
                 live.add((ns, ch, str(ver)))
         dead = [

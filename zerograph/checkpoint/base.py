@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -35,6 +37,14 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.base import BaseCheckpointSaver as _LangGraphSaver
 
+from zerograph.checkpoint.threads import (
+    StorageReport,
+    Sweeper,
+    ThreadInfo,
+    ThreadPage,
+    seconds,
+    timestamp,
+)
 from zerograph.errors import ConfigError, UnsupportedOperation
 
 __all__ = [
@@ -310,6 +320,16 @@ class CheckpointNode:
     unseeded: frozenset[str]
     # channels that do have a stored value at this checkpoint
     seeded: frozenset[str]
+    # the checkpoint's `ts` as Unix seconds (None if it cannot be read: then it is kept)
+    ts: float | None = None
+
+
+def checkpoint_time(checkpoint: Mapping[str, Any]) -> float | None:
+    """A checkpoint's `ts` (ISO-8601, as Pregel writes it) as Unix seconds."""
+    try:
+        return datetime.fromisoformat(str(checkpoint.get("ts"))).timestamp()
+    except ValueError:
+        return None
 
 
 def unseeded_channels(metadata: Mapping[str, Any], versioned: Iterable[str], stored: Iterable[str]) -> frozenset[str]:
@@ -323,8 +343,24 @@ def unseeded_channels(metadata: Mapping[str, Any], versioned: Iterable[str], sto
     return frozenset((delta & set(versioned)) - set(stored))
 
 
-def check_prune_args(strategy: str, keep_last: int | None) -> int | None:
-    """Validate `prune` arguments; return how many checkpoints to keep per namespace."""
+@dataclass(frozen=True)
+class PrunePlan:
+    """What `prune` keeps: the newest `keep_last` per namespace (None: delete the thread),
+    plus, with `cutoff`, every checkpoint at or after that time."""
+
+    keep_last: int | None
+    cutoff: float | None = None
+
+
+def check_prune_args(
+    strategy: str,
+    keep_last: int | None,
+    older_than: float | int | datetime | timedelta | None = None,
+    now: float | None = None,
+) -> PrunePlan:
+    """Validate `prune` arguments. `older_than` is an age (timedelta) or a time
+    (datetime / Unix seconds): older checkpoints go, but never a namespace's newest.
+    Ages are measured on the wall clock, like the `ts` Pregel writes into checkpoints."""
     if strategy not in PRUNE_STRATEGIES:
         raise ConfigError(
             f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete' "
@@ -333,29 +369,44 @@ def check_prune_args(strategy: str, keep_last: int | None) -> int | None:
     if keep_last is not None:
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1:
             raise ConfigError(f"keep_last must be an int >= 1, got {keep_last!r}")
-        if strategy == "delete":
-            raise ConfigError("keep_last cannot be combined with strategy='delete'")
-        return keep_last
-    return None if strategy == "delete" else 1
+    if strategy == "delete":
+        if keep_last is not None or older_than is not None:
+            raise ConfigError("keep_last and older_than cannot be combined with strategy='delete'")
+        return PrunePlan(None)
+    cutoff = None
+    if isinstance(older_than, timedelta):
+        cutoff = (time.time() if now is None else now) - older_than.total_seconds()
+    elif older_than is not None:
+        cutoff = timestamp(older_than, "older_than")
+    return PrunePlan(keep_last or 1, cutoff)
 
 
-def plan_prune(nodes: Iterable[CheckpointNode], keep_last: int) -> set[tuple[str, str]]:
+def plan_prune(nodes: Iterable[CheckpointNode], plan: PrunePlan | int) -> set[tuple[str, str]]:
     """The (ns, checkpoint_id) pairs to keep when pruning one thread.
 
-    Keeps the newest `keep_last` checkpoints of each namespace, then every ancestor a
-    kept checkpoint still needs: for each channel it cannot load by itself (a
-    DeltaChannel between snapshots), the chain back to the nearest ancestor with a
-    stored value; and for a pre-v4 checkpoint, its parent when that parent's
-    `__pregel_tasks` writes carry the old pending sends. Pending writes of kept checkpoints stay, so
-    an interrupted thread still resumes.
+    Keeps the newest `keep_last` checkpoints of each namespace (and, with a cutoff,
+    every checkpoint at or after it), then every ancestor a kept checkpoint still needs:
+    for each DeltaChannel it cannot load by itself, the chain back to the nearest
+    ancestor with a stored value; and for a pre-v4 checkpoint, its parent when that
+    parent's `__pregel_tasks` writes carry the old pending sends. Pending writes of kept
+    checkpoints stay, so an interrupted thread still resumes.
     """
+    if isinstance(plan, int):
+        plan = PrunePlan(plan)
+    keep_last = plan.keep_last or 1
     by_ns: dict[str, dict[str, CheckpointNode]] = {}
     for node in nodes:
         by_ns.setdefault(node.checkpoint_ns, {})[node.checkpoint_id] = node
     keep: set[tuple[str, str]] = set()
     for ns, nodes_by_id in by_ns.items():
-        newest = sorted(nodes_by_id, reverse=True)[:keep_last]
-        for cid in newest:
+        ordered = sorted(nodes_by_id, reverse=True)
+        chosen = ordered[:keep_last]
+        if plan.cutoff is not None:
+            chosen += [
+                cid for cid in ordered[keep_last:]
+                if nodes_by_id[cid].ts is None or nodes_by_id[cid].ts >= plan.cutoff  # type: ignore[operator]
+            ]
+        for cid in chosen:
             keep.add((ns, cid))
             node = nodes_by_id[cid]
             needed = set(node.unseeded)
@@ -422,6 +473,63 @@ class BaseCheckpointSaver(_LangGraphSaver[str], ABC):
     def delete_thread(self, thread_id: str) -> None:
         raise UnsupportedOperation(f"{type(self).__name__} does not implement delete_thread")
 
+    # --- threads and retention -------------------------------------------------------
+
+    ttl: float | None = None
+    clock: Callable[[], float] = staticmethod(time.time)  # type: ignore[assignment]
+    _sweeper: Sweeper | None = None
+
+    def _init_retention(
+        self,
+        ttl: float | timedelta | None,
+        sweep_interval: float | timedelta | None,
+        clock: Callable[[], float] | None,
+    ) -> None:
+        """Set TTL and clock; start the background sweeper only if asked for."""
+        self.ttl = seconds(ttl, "ttl")
+        if clock is not None:
+            self.clock = clock
+        interval = seconds(sweep_interval, "sweep_interval")
+        if interval is not None and self.ttl is None:
+            raise ConfigError("sweep_interval needs a ttl: pass ttl=... as well")
+        self._sweeper = Sweeper(self.sweep, interval) if interval is not None else None
+
+    def _expiry_cutoff(self, now: float | None) -> float | None:
+        if self.ttl is None:
+            return None
+        return (self.clock() if now is None else now) - self.ttl
+
+    def list_threads(
+        self,
+        *,
+        filter: dict[str, Any] | None = None,
+        updated_after: float | datetime | None = None,
+        updated_before: float | datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        """Thread summaries, most recently updated first, one page at a time."""
+        raise UnsupportedOperation(f"{type(self).__name__} does not implement list_threads")
+
+    def thread_info(self, thread_id: str) -> ThreadInfo | None:
+        """The summary of one thread, or None if it has no checkpoints."""
+        raise UnsupportedOperation(f"{type(self).__name__} does not implement thread_info")
+
+    def has_thread(self, thread_id: str) -> bool:
+        """Does the thread have any checkpoint? A cheap index lookup."""
+        return self.thread_info(thread_id) is not None
+
+    def sweep(self, *, now: float | None = None) -> int:
+        """Delete every thread untouched for longer than `ttl`; return how many went."""
+        raise UnsupportedOperation(f"{type(self).__name__} does not implement sweep")
+
+    def vacuum(self) -> None:
+        """Give freed storage back to the system. Nothing to do for memory."""
+
+    def storage_report(self, thread_id: str | None = None) -> StorageReport:
+        """Stored bytes per thread and per channel (one thread, or all)."""
+        raise UnsupportedOperation(f"{type(self).__name__} does not implement storage_report")
+
     def get_pending_writes(self, config: RunnableConfig) -> list[PendingWrite]:
         """The pending writes of the checkpoint `config` names (latest if no id)."""
         tup = self.get_tuple(config)
@@ -431,7 +539,9 @@ class BaseCheckpointSaver(_LangGraphSaver[str], ABC):
         return next_version(current)
 
     def close(self) -> None:
-        """Release what the saver holds. Safe to call twice."""
+        """Release what the saver holds (and stop the sweeper). Safe to call twice."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
 
     def __enter__(self: T) -> T:
         return self
@@ -514,8 +624,27 @@ class BaseCheckpointSaver(_LangGraphSaver[str], ABC):
         *,
         strategy: str = "keep_latest",
         keep_last: int | None = None,
+        older_than: float | datetime | timedelta | None = None,
     ) -> None:
-        await self._run(self.prune, thread_ids, strategy=strategy, keep_last=keep_last)
+        await self._run(self.prune, thread_ids, strategy=strategy, keep_last=keep_last, older_than=older_than)
+
+    async def alist_threads(self, **kwargs: Any) -> ThreadPage:
+        return await self._run(self.list_threads, **kwargs)
+
+    async def athread_info(self, thread_id: str) -> ThreadInfo | None:
+        return await self._run(self.thread_info, thread_id)
+
+    async def ahas_thread(self, thread_id: str) -> bool:
+        return await self._run(self.has_thread, thread_id)
+
+    async def asweep(self, *, now: float | None = None) -> int:
+        return await self._run(self.sweep, now=now)
+
+    async def avacuum(self) -> None:
+        await self._run(self.vacuum)
+
+    async def astorage_report(self, thread_id: str | None = None) -> StorageReport:
+        return await self._run(self.storage_report, thread_id)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

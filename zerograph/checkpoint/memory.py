@@ -15,9 +15,11 @@ outside it. Reads never create entries.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -36,6 +38,7 @@ from zerograph.checkpoint.base import (
     assemble_delta_history,
     check_prune_args,
     checkpoint_config,
+    checkpoint_time,
     metadata_matches,
     parse_target,
     plan_prune,
@@ -45,7 +48,20 @@ from zerograph.checkpoint.base import (
     validate_list_args,
     write_rows,
 )
+from zerograph.checkpoint.threads import (
+    DEFAULT_THREAD_PAGE,
+    DEFAULT_TOMBSTONE_TTL,
+    StorageReport,
+    ThreadInfo,
+    ThreadPage,
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+    timestamp,
+)
 from zerograph.errors import ConfigError
+
+logger = logging.getLogger("zerograph")
 
 __all__ = ["InMemorySaver"]
 
@@ -64,6 +80,8 @@ class _Stored:
 
 @dataclass
 class _Thread:
+    created_at: float
+    updated_at: float
     checkpoints: dict[str, dict[str, _Stored]] = field(default_factory=dict)
     blobs: dict[tuple[str, str, str], Typed] = field(default_factory=dict)
     writes: dict[tuple[str, str], dict[tuple[str, int], tuple[str, str, Typed, str]]] = field(
@@ -72,12 +90,46 @@ class _Thread:
 
 
 class InMemorySaver(BaseCheckpointSaver):
-    """A thread-safe in-memory saver, a drop-in for LangGraph's `InMemorySaver`."""
+    """A thread-safe in-memory saver, a drop-in for LangGraph's `InMemorySaver`.
 
-    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+    Args:
+        serde: The serializer; LangGraph's `JsonPlusSerializer` by default.
+        ttl: Seconds (or a timedelta) after which an untouched thread is removed by
+            `sweep()`; None keeps threads forever.
+        sweep_interval: If set (with `ttl`), sweep on a background thread this often.
+        clock: Returns Unix seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        sweep_interval: float | timedelta | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__(serde=serde)
         self._threads: dict[str, _Thread] = {}
+        self._tombstones: dict[str, float] = {}
         self._lock = threading.RLock()
+        self._init_retention(ttl, sweep_interval, clock)
+
+    def _writable(self, thread_id: str, fresh_start: bool, what: str) -> _Thread | None:
+        """The thread to write into, or None if it was deleted and this write is late.
+
+        A deleted thread stays deleted (langgraph#7206): only a fresh start (a put with
+        no parent checkpoint) brings the thread id back.
+        """
+        thread = self._threads.get(thread_id)
+        now = self.clock()
+        if thread is None:
+            if thread_id in self._tombstones and not fresh_start:
+                logger.warning("zerograph: dropped a late %s for deleted thread %r", what, thread_id)
+                return None
+            self._tombstones.pop(thread_id, None)
+            thread = self._threads[thread_id] = _Thread(now, now)
+        thread.updated_at = now
+        return thread
 
     async def _run(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         # Memory operations are short and never block on I/O: no thread hop.
@@ -254,7 +306,9 @@ class InMemorySaver(BaseCheckpointSaver):
             run_id=merged.get("run_id"),
         )
         with self._lock:
-            thread = self._threads.setdefault(target.thread_id, _Thread())
+            thread = self._writable(target.thread_id, target.checkpoint_id is None, "put")
+            if thread is None:
+                return checkpoint_config(target.thread_id, ns, checkpoint["id"])
             for key, blob in blobs.items():
                 thread.blobs.setdefault(key, blob)  # a version is immutable once stored
             thread.checkpoints.setdefault(ns, {})[checkpoint["id"]] = stored
@@ -273,7 +327,9 @@ class InMemorySaver(BaseCheckpointSaver):
         ns = target.checkpoint_ns or ""
         rows = [(row, self.serde.dumps_typed(row.value)) for row in write_rows(writes, task_id, task_path)]
         with self._lock:
-            thread = self._threads.setdefault(target.thread_id, _Thread())
+            thread = self._writable(target.thread_id, False, "put_writes")
+            if thread is None:
+                return
             stored = thread.writes.setdefault((ns, target.checkpoint_id), {})
             for row, typed in rows:
                 key = (row.task_id, row.idx)
@@ -284,9 +340,16 @@ class InMemorySaver(BaseCheckpointSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:
-            self._threads.pop(str(thread_id), None)
+            self._forget(str(thread_id))
+
+    def _forget(self, thread_id: str) -> None:
+        """Remove a thread whole and leave a tombstone so late writes cannot revive it."""
+        if self._threads.pop(thread_id, None) is not None:
+            self._tombstones[thread_id] = self.clock()
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        if isinstance(run_ids, str):
+            raise ConfigError("delete_for_runs takes a list of run ids, not one string")
         runs = {str(r) for r in run_ids}
         if not runs:
             return
@@ -314,7 +377,11 @@ class InMemorySaver(BaseCheckpointSaver):
             if source is None:
                 return
             # Stored values are immutable serialized bytes: sharing them is a copy.
+            now = self.clock()
+            self._tombstones.pop(dst, None)
             self._threads[dst] = _Thread(
+                created_at=now,
+                updated_at=now,
                 checkpoints={ns: dict(by_id) for ns, by_id in source.checkpoints.items()},
                 blobs=dict(source.blobs),
                 writes={k: dict(v) for k, v in source.writes.items()},
@@ -326,17 +393,20 @@ class InMemorySaver(BaseCheckpointSaver):
         *,
         strategy: str = "keep_latest",
         keep_last: int | None = None,
+        older_than: float | datetime | timedelta | None = None,
     ) -> None:
-        keep_n = check_prune_args(strategy, keep_last)
+        if isinstance(thread_ids, str):
+            raise ConfigError("prune takes a list of thread ids, not one string")
+        plan = check_prune_args(strategy, keep_last, older_than)
         with self._lock:
             for thread_id in thread_ids:
                 thread = self._threads.get(str(thread_id))
                 if thread is None:
                     continue
-                if keep_n is None:
-                    del self._threads[str(thread_id)]
+                if plan.keep_last is None:
+                    self._forget(str(thread_id))
                     continue
-                keep = plan_prune(self._nodes(thread), keep_n)
+                keep = plan_prune(self._nodes(thread), plan)
                 doomed = [
                     (ns, cid)
                     for ns, by_id in thread.checkpoints.items()
@@ -362,6 +432,7 @@ class InMemorySaver(BaseCheckpointSaver):
                 yield CheckpointNode(
                     ns, cid, stored.parent_id, needs_parent,
                     unseeded_channels(metadata, versions, seeded), frozenset(seeded),
+                    checkpoint_time(cp),
                 )
 
     def _drop(self, thread: _Thread, doomed: Sequence[tuple[str, str]]) -> None:
@@ -377,3 +448,104 @@ class InMemorySaver(BaseCheckpointSaver):
             for ch, ver in self.serde.loads_typed(stored.checkpoint)["channel_versions"].items()
         }
         thread.blobs = {k: v for k, v in thread.blobs.items() if k in live}
+
+    # --- threads ----------------------------------------------------------------------
+
+    def _info(self, thread_id: str, thread: _Thread) -> ThreadInfo:
+        root = thread.checkpoints.get("", {})
+        latest = max(root, default=None)
+        return ThreadInfo(
+            thread_id=thread_id,
+            created_at=thread.created_at,
+            updated_at=thread.updated_at,
+            checkpoints=sum(len(by_id) for by_id in thread.checkpoints.values()),
+            namespaces=tuple(sorted(ns for ns, by_id in thread.checkpoints.items() if by_id)),
+            latest_checkpoint_id=latest,
+            metadata=self.serde.loads_typed(root[latest].metadata) if latest else {},
+            bytes=sum(self._usage(thread).values()),
+        )
+
+    def _usage(self, thread: _Thread) -> dict[str, int]:
+        """Stored bytes by channel; checkpoint rows and metadata under the key None."""
+        usage: dict[Any, int] = {None: 0}
+        for by_id in thread.checkpoints.values():
+            for stored in by_id.values():
+                usage[None] += len(stored.checkpoint[1]) + len(stored.metadata[1])
+        for (_, ch, _), (_, data) in thread.blobs.items():
+            usage[ch] = usage.get(ch, 0) + len(data)
+        for by_key in thread.writes.values():
+            for _, ch, (_, data), _ in by_key.values():
+                usage[ch] = usage.get(ch, 0) + len(data)
+        return usage
+
+    def list_threads(
+        self,
+        *,
+        filter: dict[str, Any] | None = None,
+        updated_after: float | datetime | None = None,
+        updated_before: float | datetime | None = None,
+        limit: int = DEFAULT_THREAD_PAGE,
+        cursor: str | None = None,
+    ) -> ThreadPage:
+        validate_list_args(filter, None, None)
+        limit = check_page_limit(limit)
+        after = decode_cursor(cursor)
+        lo, hi = timestamp(updated_after, "updated_after"), timestamp(updated_before, "updated_before")
+        with self._lock:
+            keys = sorted(
+                ((t.updated_at, tid) for tid, t in self._threads.items() if t.checkpoints),
+                reverse=True,
+            )
+            page: list[ThreadInfo] = []
+            for updated_at, thread_id in keys:
+                if after is not None and (updated_at, thread_id) >= after:
+                    continue
+                if (lo is not None and updated_at <= lo) or (hi is not None and updated_at >= hi):
+                    continue
+                info = self._info(thread_id, self._threads[thread_id])
+                if filter and not metadata_matches(info.metadata, filter):
+                    continue
+                page.append(info)
+                if len(page) == limit:
+                    break
+        more = len(page) == limit
+        return ThreadPage(page, encode_cursor(page[-1].updated_at, page[-1].thread_id) if more else None)
+
+    def thread_info(self, thread_id: str) -> ThreadInfo | None:
+        with self._lock:
+            thread = self._threads.get(str(thread_id))
+            return self._info(str(thread_id), thread) if thread and thread.checkpoints else None
+
+    def has_thread(self, thread_id: str) -> bool:
+        with self._lock:
+            thread = self._threads.get(str(thread_id))
+            return bool(thread and thread.checkpoints)
+
+    def sweep(self, *, now: float | None = None) -> int:
+        cutoff = self._expiry_cutoff(now)
+        current = self.clock() if now is None else now
+        with self._lock:
+            doomed = [] if cutoff is None else [t for t, th in self._threads.items() if th.updated_at < cutoff]
+            for thread_id in doomed:
+                self._forget(thread_id)
+            self._tombstones = {
+                t: at for t, at in self._tombstones.items() if at >= current - DEFAULT_TOMBSTONE_TTL
+            }
+        return len(doomed)
+
+    def storage_report(self, thread_id: str | None = None) -> StorageReport:
+        with self._lock:
+            names = [str(thread_id)] if thread_id is not None else list(self._threads)
+            by_thread: dict[str, int] = {}
+            by_channel: dict[str, int] = {}
+            rows = 0
+            for name in names:
+                thread = self._threads.get(name)
+                if thread is None:
+                    continue
+                usage = self._usage(thread)
+                by_thread[name] = sum(usage.values())
+                rows += usage.pop(None)
+                for ch, n in usage.items():
+                    by_channel[ch] = by_channel.get(ch, 0) + n
+        return StorageReport(sum(by_thread.values()), by_thread, by_channel, rows)

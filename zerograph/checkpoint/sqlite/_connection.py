@@ -173,6 +173,15 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def maintenance(self) -> Iterator[sqlite3.Connection]:
+        """The write lock without a transaction, for PRAGMAs that manage their own
+        (incremental_vacuum, wal_checkpoint, VACUUM)."""
+        self.setup()
+        conn = self._connection()
+        with self._lock, _translated(self.path):
+            yield conn
+
     def close(self) -> None:
         if self._closed:
             return

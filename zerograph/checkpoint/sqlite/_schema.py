@@ -3,8 +3,11 @@
 Layout (schema version 1):
 
 - `threads` — one small row per thread (`tid` integer key, `thread_id` text, created /
-  updated time, checkpoint count). Threads are listed from here without reading a blob,
-  and every other table refers to a thread by `tid`, not by repeating its text id.
+  updated time, checkpoint count, stored bytes, its newest root checkpoint). Threads are
+  listed from here without reading a blob, and every other table refers to a thread by
+  `tid`, not by repeating its text id.
+- `tombstones` — deleted thread ids, so a late write from a deleted run does not bring
+  the thread back (langgraph#7206).
 - `checkpoints` — one row per checkpoint *without* channel values: the serialized
   checkpoint (versions, versions_seen, ...), serialized metadata and the parent id.
 - `checkpoint_meta` — each top-level metadata key of a checkpoint as canonical JSON
@@ -45,9 +48,16 @@ MIGRATIONS: list[str] = [
         thread_id   TEXT NOT NULL UNIQUE,
         created_at  REAL NOT NULL,
         updated_at  REAL NOT NULL,
-        checkpoints INTEGER NOT NULL DEFAULT 0
+        checkpoints INTEGER NOT NULL DEFAULT 0,
+        bytes       INTEGER NOT NULL DEFAULT 0,
+        latest_cpk  INTEGER
     );
-    CREATE INDEX threads_updated ON threads (updated_at);
+    CREATE INDEX threads_updated ON threads (updated_at, thread_id);
+
+    CREATE TABLE tombstones (
+        thread_id  TEXT PRIMARY KEY,
+        deleted_at REAL NOT NULL
+    );
 
     CREATE TABLE checkpoints (
         cpk           INTEGER PRIMARY KEY,

@@ -13,22 +13,127 @@ T = TypeVar("T")
 MAX_PARAMS = 900
 
 TID_OF = "SELECT tid FROM threads WHERE thread_id = ?"
+THREAD_COUNT = "SELECT checkpoints FROM threads WHERE thread_id = ?"
 ENSURE_THREAD = (
     "INSERT INTO threads (thread_id, created_at, updated_at) VALUES (?, ?, ?) "
     "ON CONFLICT (thread_id) DO NOTHING"
 )
-TOUCH_THREAD = "UPDATE threads SET updated_at = ?, checkpoints = checkpoints + ? WHERE tid = ?"
-COUNT_THREAD = (
-    "UPDATE threads SET checkpoints = (SELECT count(*) FROM checkpoints WHERE tid = ?1) "
-    "WHERE tid = ?1"
+IS_TOMBSTONED = "SELECT 1 FROM tombstones WHERE thread_id = ?"
+TOMBSTONE = "INSERT OR REPLACE INTO tombstones (thread_id, deleted_at) SELECT thread_id, ? FROM threads WHERE tid = ?"
+DELETE_TOMBSTONE = "DELETE FROM tombstones WHERE thread_id = ?"
+FORGET_TOMBSTONES = "DELETE FROM tombstones WHERE deleted_at < ?"
+TOUCH_THREAD = (
+    "UPDATE threads SET updated_at = ?, checkpoints = checkpoints + ?, bytes = bytes + ? WHERE tid = ?"
 )
-DROP_EMPTY_THREAD = "DELETE FROM threads WHERE tid = ? AND checkpoints = 0"
+# The newest root-namespace checkpoint is the thread's face in list_threads.
+SET_LATEST = (
+    "UPDATE threads SET latest_cpk = ?1 WHERE tid = ?2 AND (latest_cpk IS NULL OR "
+    "(SELECT checkpoint_id FROM checkpoints WHERE cpk = latest_cpk) <= ?3)"
+)
+# Exact figures after a deletion; put/put_writes keep them up to date incrementally.
+REFRESH_THREAD = """
+UPDATE threads SET
+    checkpoints = (SELECT count(*) FROM checkpoints WHERE tid = ?1),
+    latest_cpk = (SELECT cpk FROM checkpoints WHERE tid = ?1 AND ns = ''
+                  ORDER BY checkpoint_id DESC LIMIT 1),
+    bytes = (SELECT coalesce(sum(length(checkpoint) + length(metadata)), 0) FROM checkpoints WHERE tid = ?1)
+          + (SELECT coalesce(sum(length(value)), 0) FROM blobs WHERE tid = ?1)
+          + (SELECT coalesce(sum(length(value)), 0) FROM writes WHERE tid = ?1)
+WHERE tid = ?1
+"""
+ANY_CHECKPOINT = "SELECT 1 FROM checkpoints WHERE tid = ? LIMIT 1"
+EXPIRED_THREADS = "SELECT tid FROM threads WHERE updated_at < ? LIMIT ?"
+
+THREAD_COLUMNS = (
+    "t.thread_id, t.created_at, t.updated_at, t.checkpoints, t.bytes, "
+    "c.checkpoint_id, c.metadata_type, c.metadata, t.tid"
+)
+THREAD_INFO = (
+    f"SELECT {THREAD_COLUMNS} FROM threads t LEFT JOIN checkpoints c ON c.cpk = t.latest_cpk "
+    "WHERE t.thread_id = ? AND t.checkpoints > 0"
+)
+# Distinct namespaces by index seeks (one per namespace), not by scanning checkpoints.
+THREAD_NAMESPACES = """
+WITH RECURSIVE n (ns) AS (
+    SELECT min(ns) FROM checkpoints WHERE tid = ?1
+    UNION ALL
+    SELECT (SELECT min(ns) FROM checkpoints WHERE tid = ?1 AND ns > n.ns) FROM n
+    WHERE n.ns IS NOT NULL
+)
+SELECT ns FROM n WHERE ns IS NOT NULL
+"""
+THREAD_NAMES = "SELECT tid, thread_id FROM threads"
+CHECKPOINT_BYTES = "SELECT tid, sum(length(checkpoint) + length(metadata)) FROM checkpoints"
+BLOB_BYTES = "SELECT tid, channel, sum(length(value)) FROM blobs"
+WRITE_BYTES = "SELECT tid, channel, sum(length(value)) FROM writes"
+
+
+def scoped(statement: str, tid: int | None) -> tuple[str, tuple[Any, ...]]:
+    """One of the *_BYTES / THREAD_NAMES statements, for one thread or all, grouped."""
+    group = " GROUP BY tid" + (", channel" if "channel" in statement else "")
+    if statement == THREAD_NAMES:
+        group = ""
+    if tid is None:
+        return statement + group, ()
+    return statement + " WHERE tid = ?" + group, (tid,)
+
+
+def threads_query(
+    *,
+    filter: Sequence[tuple[str, str | None]],
+    updated_after: float | None,
+    updated_before: float | None,
+    after: tuple[float, str] | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """One page of list_threads, newest update first, from the thread index."""
+    where = ["t.checkpoints > 0"]
+    params: list[Any] = []
+    if updated_after is not None:
+        where.append("t.updated_at > ?")
+        params.append(updated_after)
+    if updated_before is not None:
+        where.append("t.updated_at < ?")
+        params.append(updated_before)
+    if after is not None:
+        where.append("(t.updated_at < ? OR (t.updated_at = ? AND t.thread_id < ?))")
+        params += [after[0], after[0], after[1]]
+    for key, value in filter:
+        where.append(_meta_condition("t.latest_cpk", value))
+        params += [key] if value is None else [key, value]
+    sql = (
+        f"SELECT {THREAD_COLUMNS} FROM threads t LEFT JOIN checkpoints c ON c.cpk = t.latest_cpk "
+        "WHERE " + " AND ".join(where) + " ORDER BY t.updated_at DESC, t.thread_id DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def _meta_condition(cpk: str, value: str | None) -> str:
+    """A metadata equality test on one checkpoint, by its (cpk, key) primary key.
+
+    `cpk` is a column name from this module, never user input; key and value are bound.
+    A None value matches a missing key or a null, like LangGraph's savers.
+    """
+    if value is None:
+        return (
+            f"NOT EXISTS (SELECT 1 FROM checkpoint_meta m WHERE m.cpk = {cpk} "
+            "AND m.key = ? AND m.value <> 'null')"
+        )
+    return f"EXISTS (SELECT 1 FROM checkpoint_meta m WHERE m.cpk = {cpk} AND m.key = ? AND m.value = ?)"
+
 
 CHECKPOINT_COLUMNS = (
     "c.cpk, t.thread_id, c.tid, c.ns, c.checkpoint_id, c.parent_id, "
     "c.type, c.checkpoint, c.metadata_type, c.metadata"
 )
-FIND_CHECKPOINT = "SELECT cpk FROM checkpoints WHERE tid = ? AND ns = ? AND checkpoint_id = ?"
+FIND_CHECKPOINT = (
+    "SELECT cpk, length(checkpoint) + length(metadata) FROM checkpoints "
+    "WHERE tid = ? AND ns = ? AND checkpoint_id = ?"
+)
+OLD_WRITE_SIZE = (
+    "SELECT coalesce(length(value), 0) FROM writes "
+    "WHERE tid = ? AND ns = ? AND checkpoint_id = ? AND task_id = ? AND idx = ?"
+)
 INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (tid, ns, checkpoint_id, parent_id, type, checkpoint, "
     "metadata_type, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -87,7 +192,7 @@ RUN_CHECKPOINTS = (
     "SELECT c.cpk, c.tid, c.ns, c.checkpoint_id FROM checkpoint_meta m "
     "JOIN checkpoints c ON c.cpk = m.cpk WHERE m.key = 'run_id' AND m.value = ?"
 )
-DELETE_THREAD = [
+DELETE_THREAD = [  # leaves the tombstone (if any) in place
     "DELETE FROM checkpoint_meta WHERE cpk IN (SELECT cpk FROM checkpoints WHERE tid = ?)",
     "DELETE FROM checkpoints WHERE tid = ?",
     "DELETE FROM blobs WHERE tid = ?",
@@ -178,15 +283,13 @@ def list_query(
         where.append("c.checkpoint_id < ?")
         params.append(before_id)
     for key, value in filter:
-        if value is None:
-            where.append(
-                "NOT EXISTS (SELECT 1 FROM checkpoint_meta m WHERE m.cpk = c.cpk "
-                "AND m.key = ? AND m.value <> 'null')"
-            )
-            params.append(key)
-        else:
+        if value is not None and thread_id is None:
+            # across all threads: start from the (key, value) index
             where.append("c.cpk IN (SELECT m.cpk FROM checkpoint_meta m WHERE m.key = ? AND m.value = ?)")
-            params += [key, value]
+        else:
+            # within a thread: one primary-key probe per candidate checkpoint
+            where.append(_meta_condition("c.cpk", value))
+        params += [key] if value is None else [key, value]
     if after is not None:
         where.append("(c.checkpoint_id < ? OR (c.checkpoint_id = ? AND c.cpk < ?))")
         params += [after[0], after[0], after[1]]

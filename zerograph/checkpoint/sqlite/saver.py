@@ -3,10 +3,11 @@ processes. Schema in `_schema.py`, SQL in `_sql.py`, locking in `_connection.py`
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,23 @@ from zerograph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
-    CheckpointNode,
     CheckpointTuple,
     DeltaChannelHistory,
     assemble_delta_history,
-    check_prune_args,
     checkpoint_config,
     encode_filter_value,
     parse_target,
-    plan_prune,
     prepare_metadata,
     sort_writes,
-    unseeded_channels,
     validate_list_args,
     write_rows,
 )
 from zerograph.checkpoint.sqlite import _sql as sql
 from zerograph.checkpoint.sqlite._connection import Database
+from zerograph.checkpoint.sqlite._thread_ops import SqliteThreadOps
 from zerograph.errors import ConfigError, CorruptDataError
+
+logger = logging.getLogger("zerograph")
 
 __all__ = ["SqliteSaver"]
 
@@ -46,7 +46,7 @@ LIST_PAGE = 64  # checkpoints per list() page: one query for rows, one for blobs
 ANCESTOR_PAGE = 128
 
 
-class SqliteSaver(BaseCheckpointSaver):
+class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
     """A LangGraph checkpoint saver on SQLite; a drop-in for LangGraph's `SqliteSaver`.
 
     Args:
@@ -59,6 +59,10 @@ class SqliteSaver(BaseCheckpointSaver):
         synchronous: SQLite's `synchronous` level. `"NORMAL"` (default) with WAL survives
             a process crash: a `put` that returned is committed. `"FULL"` also survives
             power loss, at the cost of an fsync per commit.
+        ttl: Seconds (or a timedelta) after which a thread nobody wrote to is removed by
+            `sweep()`; None (default) keeps threads until deleted.
+        sweep_interval: With `ttl`, also sweep on a background thread this often.
+        clock: Returns Unix seconds (thread times, TTL); injectable for tests.
     """
 
     def __init__(
@@ -68,12 +72,16 @@ class SqliteSaver(BaseCheckpointSaver):
         serde: SerializerProtocol | None = None,
         timeout: float = 30.0,
         synchronous: str = "NORMAL",
+        ttl: float | timedelta | None = None,
+        sweep_interval: float | timedelta | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(serde=serde)
         try:
             self._db = Database(conn_string, timeout=timeout, synchronous=synchronous)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        self._init_retention(ttl, sweep_interval, clock)
 
     @classmethod
     @contextmanager
@@ -95,6 +103,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self._db.setup()
 
     def close(self) -> None:
+        super().close()
         self._db.close()
 
     # --- decoding ---------------------------------------------------------------------
@@ -294,9 +303,24 @@ class SqliteSaver(BaseCheckpointSaver):
 
     # --- writes -----------------------------------------------------------------------
 
-    def _thread_tid(self, conn: sqlite3.Connection, thread_id: str, now: float) -> int:
-        conn.execute(sql.ENSURE_THREAD, (thread_id, now, now))
-        return int(conn.execute(sql.TID_OF, (thread_id,)).fetchone()[0])
+    def _writable_tid(self, conn: sqlite3.Connection, thread_id: str, fresh_start: bool, what: str) -> int | None:
+        """The thread's key, creating the thread if needed; None for a late write to a
+        deleted thread (langgraph#7206). Only a fresh start revives a deleted thread id."""
+        row = conn.execute(sql.TID_OF, (thread_id,)).fetchone()
+        if row:
+            return int(row[0])
+        if not fresh_start and conn.execute(sql.IS_TOMBSTONED, (thread_id,)).fetchone():
+            logger.warning("zerograph: dropped a late %s for deleted thread %r", what, thread_id)
+            return None
+        conn.execute(sql.DELETE_TOMBSTONE, (thread_id,))
+        now = self.clock()
+        return int(conn.execute(sql.ENSURE_THREAD, (thread_id, now, now)).lastrowid)
+
+    @staticmethod
+    def _insert_counting(conn: sqlite3.Connection, statement: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run INSERT OR IGNORE row by row (batches are a few rows); return the bytes of
+        the values actually inserted (the last column), for the thread's size figure."""
+        return sum(len(r[-1] or b"") for r in rows if conn.execute(statement, r).rowcount)
 
     def put(
         self,
@@ -319,12 +343,15 @@ class SqliteSaver(BaseCheckpointSaver):
             (ch, str(ver), *(self.serde.dumps_typed(values[ch]) if ch in values else EMPTY))
             for ch, ver in new_versions.items()
         ]
-        now = time.time()
         with self._db.write() as conn:
-            tid = self._thread_tid(conn, target.thread_id, now)
+            tid = self._writable_tid(conn, target.thread_id, target.checkpoint_id is None, "put")
+            if tid is None:
+                return checkpoint_config(target.thread_id, ns, cid)
+            size = len(cbytes) + len(mbytes)
             found = conn.execute(sql.FIND_CHECKPOINT, (tid, ns, cid)).fetchone()
             if found:
-                cpk = found[0]
+                cpk, old_size = found
+                size -= old_size
                 conn.execute(sql.UPDATE_CHECKPOINT, (target.checkpoint_id, ctype, cbytes, mtype, mbytes, cpk))
                 conn.execute(sql.DELETE_META, (cpk,))
             else:
@@ -333,8 +360,10 @@ class SqliteSaver(BaseCheckpointSaver):
                     (tid, ns, cid, target.checkpoint_id, ctype, cbytes, mtype, mbytes),
                 ).lastrowid
             conn.executemany(sql.INSERT_META, [(cpk, k, v) for k, v in meta_rows])
-            conn.executemany(sql.INSERT_BLOB, [(tid, ns, *row) for row in blob_rows])
-            conn.execute(sql.TOUCH_THREAD, (now, 0 if found else 1, tid))
+            size += self._insert_counting(conn, sql.INSERT_BLOB, [(tid, ns, *row) for row in blob_rows])
+            conn.execute(sql.TOUCH_THREAD, (self.clock(), 0 if found else 1, size, tid))
+            if ns == "":
+                conn.execute(sql.SET_LATEST, (cpk, tid, cid))
         return checkpoint_config(target.thread_id, ns, cid)
 
     def put_writes(
@@ -353,121 +382,16 @@ class SqliteSaver(BaseCheckpointSaver):
             (row.overwrite, (row.task_id, row.idx, row.task_path, row.channel, *self.serde.dumps_typed(row.value)))
             for row in rows
         ]
-        now = time.time()
         with self._db.write() as conn:
-            tid = self._thread_tid(conn, target.thread_id, now)
-            key = (tid, ns, target.checkpoint_id)
-            conn.executemany(sql.UPSERT_WRITE, [(*key, *r) for over, r in encoded if over])
-            conn.executemany(sql.INSERT_WRITE, [(*key, *r) for over, r in encoded if not over])
-            conn.execute(sql.TOUCH_THREAD, (now, 0, tid))
-
-    # --- thread-level operations ------------------------------------------------------
-
-    def delete_thread(self, thread_id: str) -> None:
-        with self._db.write() as conn:
-            row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
-            if row:
-                for statement in sql.DELETE_THREAD:
-                    conn.execute(statement, (row[0],))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        if isinstance(run_ids, str):
-            raise ConfigError("delete_for_runs takes a list of run ids, not one string")
-        runs = list(dict.fromkeys(encode_filter_value(str(r)) for r in run_ids))
-        if not runs:
-            return
-        with self._db.write() as conn:
-            doomed = [row for value in runs for row in conn.execute(sql.RUN_CHECKPOINTS, (value,))]
-            tids = {tid for _, tid, _, _ in doomed}
-            for cpk, tid, ns, cid in doomed:
-                self._delete_checkpoint(conn, cpk, tid, ns, cid)
-            for tid in tids:
-                self._collect_blobs(conn, tid)
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        src, dst = str(source_thread_id), str(target_thread_id)
-        if src == dst:
-            raise ConfigError("copy_thread needs two different thread ids")
-        with self._db.write() as conn:
-            dst_row = conn.execute("SELECT checkpoints FROM threads WHERE thread_id = ?", (dst,)).fetchone()
-            if dst_row and dst_row[0]:
-                raise ConfigError(f"copy_thread target {dst!r} already has checkpoints; delete it first")
-            src_row = conn.execute(sql.TID_OF, (src,)).fetchone()
-            if not src_row:
+            tid = self._writable_tid(conn, target.thread_id, False, "put_writes")
+            if tid is None:
                 return
-            dst_tid = self._thread_tid(conn, dst, time.time())
-            for statement in sql.COPY_THREAD:
-                conn.execute(statement, (dst_tid, src_row[0]))
-            conn.execute(sql.COUNT_THREAD, (dst_tid,))
-
-    def prune(
-        self,
-        thread_ids: Sequence[str],
-        *,
-        strategy: str = "keep_latest",
-        keep_last: int | None = None,
-    ) -> None:
-        if isinstance(thread_ids, str):
-            raise ConfigError("prune takes a list of thread ids, not one string")
-        keep_n = check_prune_args(strategy, keep_last)
-        for thread_id in thread_ids:
-            with self._db.write() as conn:  # one transaction per thread: short lock holds
-                row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
-                if not row:
-                    continue
-                tid = row[0]
-                if keep_n is None:
-                    for statement in sql.DELETE_THREAD:
-                        conn.execute(statement, (tid,))
-                    continue
-                rows = conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall()
-                decoded = {
-                    (ns, cid): (self._loads((t, b), f"checkpoint {cid!r}"), self._loads((mt, mb), f"metadata of {cid!r}"))
-                    for _, ns, cid, _, t, b, mt, mb in rows
-                }
-                seeded_keys = {
-                    (ns, ch, ver) for _, ns, ch, ver, btype in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
-                    if btype != "empty"
-                }
-                sends_owners = set(conn.execute(sql.THREAD_TASK_WRITE_OWNERS, (tid, TASKS)).fetchall())
-                nodes = []
-                for _, ns, cid, parent, *_ in rows:
-                    cp, metadata = decoded[(ns, cid)]
-                    versions = cp["channel_versions"]
-                    have = {ch for ch, v in versions.items() if (ns, ch, str(v)) in seeded_keys}
-                    nodes.append(
-                        CheckpointNode(
-                            ns, cid, parent,
-                            cp.get("v", 4) < 4 and (ns, parent) in sends_owners,
-                            unseeded_channels(metadata, versions, have),
-                            frozenset(have),
-                        )
-                    )
-                keep = plan_prune(nodes, keep_n)
-                for cpk, ns, cid, *_ in rows:
-                    if (ns, cid) not in keep:
-                        self._delete_checkpoint(conn, cpk, tid, ns, cid)
-                self._collect_blobs(conn, tid)
-
-    def _delete_checkpoint(self, conn: sqlite3.Connection, cpk: int, tid: int, ns: str, cid: str) -> None:
-        for statement in sql.DELETE_CHECKPOINT:
-            conn.execute(statement, (cpk,))
-        conn.execute(sql.DELETE_CHECKPOINT_WRITES, (tid, ns, cid))
-
-    def _collect_blobs(self, conn: sqlite3.Connection, tid: int) -> None:
-        """Drop the thread's blobs no remaining checkpoint references; drop it if empty."""
-        conn.execute(sql.COUNT_THREAD, (tid,))
-        if conn.execute(sql.DROP_EMPTY_THREAD, (tid,)).rowcount:
-            for statement in sql.DELETE_THREAD:
-                conn.execute(statement, (tid,))
-            return
-        live = set()
-        for _, ns, cid, _, t, b, *_ in conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall():
-            for ch, ver in self._loads((t, b), f"checkpoint {cid!r}")["channel_versions"].items():
-                live.add((ns, ch, str(ver)))
-        dead = [
-            (rowid,)
-            for rowid, ns, ch, ver, _ in conn.execute(sql.THREAD_BLOB_KEYS, (tid,)).fetchall()
-            if (ns, ch, ver) not in live
-        ]
-        conn.executemany(sql.DELETE_BLOB, dead)
+            key = (tid, ns, target.checkpoint_id)
+            size = 0
+            for over, r in encoded:
+                if over:  # special channels replace: count the new value, uncount the old
+                    old = conn.execute(sql.OLD_WRITE_SIZE, (*key, r[0], r[1])).fetchone()
+                    conn.execute(sql.UPSERT_WRITE, (*key, *r))
+                    size += len(r[-1] or b"") - (old[0] if old else 0)
+            size += self._insert_counting(conn, sql.INSERT_WRITE, [(*key, *r) for over, r in encoded if not over])
+            conn.execute(sql.TOUCH_THREAD, (self.clock(), 0, size, tid))

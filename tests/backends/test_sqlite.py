@@ -283,3 +283,12 @@ def test_thread_index_tracks_counts(tmp_path: Path) -> None:
         rows = dict(conn.execute("SELECT thread_id, checkpoints FROM threads").fetchall())
     conn.close()
     assert rows == {"t": 2, t2: 2}
+
+
+def test_callers_memory_connection_is_used_not_closed() -> None:
+    """A caller's in-memory connection holds the data and stays open after close()."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    with SqliteSaver(conn) as saver:
+        put_chain(saver, "t", 2)
+    assert conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 2
+    conn.close()

@@ -53,11 +53,13 @@ class Database:
         self.timeout = float(timeout)
         self.synchronous = synchronous.upper()
         self._shared: sqlite3.Connection | None = None
+        self._owns_shared = True
         if isinstance(target, sqlite3.Connection):
             path = _file_of(target)
-            if path is None:
+            if path is None:  # the caller's in-memory database: use it, never close it
                 self._shared = target
-                target.isolation_level = None
+                self._owns_shared = False
+                target.isolation_level = None  # the saver issues BEGIN/COMMIT itself
             self.path = path or ":memory:"
         else:
             self.path = os.fspath(target)
@@ -187,7 +189,10 @@ class Database:
             return
         self._closed = True
         with self._lock:
-            conns = [self._shared] if self._shared is not None else list(self._opened)
+            if self._shared is not None:
+                conns = [self._shared] if self._owns_shared else []
+            else:
+                conns = list(self._opened)
             self._opened = []
         if os.getpid() == self._pid:
             for conn in conns:

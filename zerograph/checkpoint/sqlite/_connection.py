@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from zerograph.checkpoint.sqlite._codec import RecentValues
 from zerograph.checkpoint.sqlite._schema import (
     CONNECTION_PRAGMAS,
     FILE_PRAGMAS_BEFORE_TABLES,
@@ -72,6 +73,8 @@ class Database:
         self._pid = os.getpid()
         self._ready = False
         self._closed = False
+        # last written version per (thread, ns, channel): bases for tail-encoded values
+        self.recent = RecentValues()
 
     # --- connections -------------------------------------------------------------------
 

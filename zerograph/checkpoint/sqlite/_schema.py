@@ -14,7 +14,9 @@ Layout (schema version 1):
   text, indexed by `(key, value)`: a metadata filter is an indexed lookup with the key
   and value as bound parameters, and rows filtered out are never read.
 - `blobs` — one row per `(thread, ns, channel, version)`: a channel value is written
-  once, when `new_versions` says it changed, and shared by every later checkpoint.
+  once, when `new_versions` says it changed, and shared by every later checkpoint. A
+  value that extends an earlier version (a growing message list) is stored as its tail
+  (`enc`, `base`; see `_codec.py`), compressed when that pays.
 - `writes` — pending writes per `(thread, ns, checkpoint, task, idx)` with `task_path`.
 
 `PRAGMA user_version` holds the schema version. `MIGRATIONS[i]` upgrades version `i` to
@@ -87,6 +89,8 @@ MIGRATIONS: list[str] = [
         channel TEXT NOT NULL,
         version TEXT NOT NULL,
         type    TEXT NOT NULL,
+        enc     INTEGER NOT NULL DEFAULT 0,
+        base    TEXT,
         value   BLOB,
         UNIQUE (tid, ns, channel, version)
     );

@@ -145,9 +145,10 @@ UPDATE_CHECKPOINT = (
 INSERT_META = "INSERT INTO checkpoint_meta (cpk, key, value) VALUES (?, ?, ?)"
 DELETE_META = "DELETE FROM checkpoint_meta WHERE cpk = ?"
 INSERT_BLOB = (
-    "INSERT OR IGNORE INTO blobs (tid, ns, channel, version, type, value) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO blobs (tid, ns, channel, version, type, enc, base, value) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+BLOB_EXISTS = "SELECT 1 FROM blobs WHERE tid = ? AND ns = ? AND channel = ? AND version = ?"
 # Special channels overwrite; ordinary writes are insert-if-absent (idempotent retries).
 _WRITE_COLUMNS = "(tid, ns, checkpoint_id, task_id, idx, task_path, channel, type, value)"
 UPSERT_WRITE = f"INSERT OR REPLACE INTO writes {_WRITE_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -184,7 +185,7 @@ THREAD_CHECKPOINTS = (
     "SELECT cpk, ns, checkpoint_id, parent_id, type, checkpoint, metadata_type, metadata "
     "FROM checkpoints WHERE tid = ?"
 )
-THREAD_BLOB_KEYS = "SELECT rowid, ns, channel, version, type FROM blobs WHERE tid = ?"
+THREAD_BLOB_KEYS = "SELECT rowid, ns, channel, version, type, base FROM blobs WHERE tid = ?"
 THREAD_TASK_WRITE_OWNERS = (
     "SELECT DISTINCT ns, checkpoint_id FROM writes WHERE tid = ? AND channel = ?"
 )
@@ -213,8 +214,8 @@ COPY_THREAD = [
     "FROM checkpoints s JOIN checkpoint_meta m ON m.cpk = s.cpk "
     "JOIN checkpoints d ON d.tid = ?1 AND d.ns = s.ns AND d.checkpoint_id = s.checkpoint_id "
     "WHERE s.tid = ?2",
-    "INSERT INTO blobs (tid, ns, channel, version, type, value) "
-    "SELECT ?1, ns, channel, version, type, value FROM blobs WHERE tid = ?2",
+    "INSERT INTO blobs (tid, ns, channel, version, type, enc, base, value) "
+    "SELECT ?1, ns, channel, version, type, enc, base, value FROM blobs WHERE tid = ?2",
     f"INSERT INTO writes {_WRITE_COLUMNS} SELECT ?1, ns, checkpoint_id, task_id, idx, "
     "task_path, channel, type, value FROM writes WHERE tid = ?2",
 ]
@@ -229,7 +230,7 @@ def values_join(n: int, width: int) -> str:
 def blobs_for(n: int) -> str:
     """Blobs for n `(tid, ns, channel, version)` keys, in one indexed join."""
     return (
-        "SELECT b.tid, b.ns, b.channel, b.version, b.type, b.value "
+        "SELECT b.tid, b.ns, b.channel, b.version, b.type, b.enc, b.base, b.value "
         f"FROM {values_join(n, 4)} AS k JOIN blobs b ON b.tid = k.column1 "
         "AND b.ns = k.column2 AND b.channel = k.column3 AND b.version = k.column4"
     )

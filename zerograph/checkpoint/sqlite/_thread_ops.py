@@ -137,7 +137,7 @@ class SqliteThreadOps:
     def _nodes(self, conn: sqlite3.Connection, tid: int, rows: list[Any]) -> list[CheckpointNode]:
         stored = {
             (ns, ch, ver)
-            for _, ns, ch, ver, btype in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
+            for _, ns, ch, ver, btype, _ in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
             if btype != "empty"
         }
         sends_owners = set(conn.execute(sql.THREAD_TASK_WRITE_OWNERS, (tid, TASKS)).fetchall())
@@ -175,11 +175,16 @@ class SqliteThreadOps:
         if not live and not conn.execute(sql.ANY_CHECKPOINT, (tid,)).fetchone():
             self._drop_thread(conn, tid, tombstone=False)
             return
-        dead = [
-            (rowid,)
-            for rowid, ns, ch, ver, _ in conn.execute(sql.THREAD_BLOB_KEYS, (tid,)).fetchall()
-            if (ns, ch, ver) not in live
-        ]
+        blobs = conn.execute(sql.THREAD_BLOB_KEYS, (tid,)).fetchall()
+        base_of = {(ns, ch, ver): base for _, ns, ch, ver, _, base in blobs if base is not None}
+        stack = list(live)
+        while stack:  # a kept value's tail chain keeps its bases
+            ns, ch, ver = stack.pop()
+            base = base_of.get((ns, ch, ver))
+            if base is not None and (ns, ch, base) not in live:
+                live.add((ns, ch, base))
+                stack.append((ns, ch, base))
+        dead = [(rowid,) for rowid, ns, ch, ver, _, _ in blobs if (ns, ch, ver) not in live]
         conn.executemany(sql.DELETE_BLOB, dead)
         conn.execute(sql.REFRESH_THREAD, (tid,))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,6 +33,7 @@ from zerograph.checkpoint.base import (
     validate_list_args,
     write_rows,
 )
+from zerograph.checkpoint.sqlite import _codec as codec
 from zerograph.checkpoint.sqlite import _sql as sql
 from zerograph.checkpoint.sqlite._connection import Database
 from zerograph.checkpoint.sqlite._thread_ops import SqliteThreadOps
@@ -124,12 +126,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             metadata = self._loads((mtype, mbytes), f"metadata of {where}")
             decoded.append((thread_id, tid, ns, cid, parent_id, checkpoint, metadata, where))
             blob_keys += [(tid, ns, ch, str(v)) for ch, v in checkpoint["channel_versions"].items()]
-        blobs: dict[tuple[Any, ...], tuple[str, Any]] = {}
-        for part in sql.chunks(blob_keys, 4):
-            for tid, ns, ch, ver, btype, value in conn.execute(
-                sql.blobs_for(len(part)), [x for key in part for x in key]
-            ):
-                blobs[(tid, ns, ch, ver)] = (btype, value)
+        blobs = self._fetch_blobs(conn, blob_keys)
         write_keys = [(tid, ns, cid) for _, tid, ns, cid, *_ in decoded]
         writes: dict[tuple[Any, ...], list[Any]] = {}
         for part in sql.chunks(write_keys, 3):
@@ -161,6 +158,53 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
                 )
             )
         return result
+
+    def _fetch_blobs(
+        self, conn: sqlite3.Connection, keys: Sequence[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], tuple[str, Any]]:
+        """Stored values for `(tid, ns, channel, version)` keys, as `(type, bytes)`.
+
+        Tails (see `_codec`) are joined to their bases; bases not among `keys` are
+        fetched too, a round of one query each, at most `FULL_EVERY` rounds.
+        """
+        rows: dict[tuple[Any, ...], tuple[str, int, Any, Any]] = {}
+        todo = list(dict.fromkeys(keys))
+        while todo:
+            before = len(rows)
+            for part in sql.chunks(todo, 4):
+                for tid, ns, ch, ver, btype, enc, base, value in conn.execute(
+                    sql.blobs_for(len(part)), [x for key in part for x in key]
+                ):
+                    rows[(tid, ns, ch, ver)] = (btype, enc, base, value)
+            if len(rows) == before:
+                break  # what is left does not exist (decoding says so if it matters)
+            todo = list(
+                dict.fromkeys(
+                    (tid, ns, ch, base)
+                    for (tid, ns, ch, _), (_, enc, base, _) in rows.items()
+                    if enc & codec.TAIL and (tid, ns, ch, base) not in rows
+                )
+            )
+        decoded: dict[tuple[Any, ...], bytes | None] = {}
+
+        def data(key: tuple[Any, ...], depth: int = 0) -> bytes | None:
+            if key in decoded:
+                return decoded[key]
+            row = rows.get(key)
+            if row is None or depth > codec.FULL_EVERY + 1:
+                return None
+            _, enc, base, value = row
+            base_data = data((*key[:3], base), depth + 1) if enc & codec.TAIL else None
+            try:
+                decoded[key] = codec.decode(enc, value if value is not None else b"", base_data)
+            except (ValueError, zlib.error) as exc:
+                raise CorruptDataError(
+                    f"stored value of channel {key[2]!r} version {key[3]!r} (ns {key[1]!r}) "
+                    f"could not be decoded: {exc}"
+                ) from exc
+            return decoded[key]
+
+        return {key: (rows[key][0], data(key)) for key in keys if key in rows}
 
     def _migrate_sends(
         self,
@@ -274,13 +318,11 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
                 c: self._loads((t, b), f"checkpoint {c!r}")["channel_versions"] for c, _, t, b in chain
             }
             keys = [(tid, ns, ch, str(v[ch])) for v in versions.values() for ch in wanted if ch in v]
-            values: dict[tuple[str, str], tuple[str, Any]] = {}
-            for part in sql.chunks(list(dict.fromkeys(keys)), 4):
-                for _, _, ch, ver, btype, value in conn.execute(
-                    sql.blobs_for(len(part)), [x for key in part for x in key]
-                ):
-                    if btype != "empty":
-                        values[(ch, ver)] = (btype, value)
+            values = {
+                (key[2], key[3]): blob
+                for key, blob in self._fetch_blobs(conn, keys).items()
+                if blob[0] != "empty"
+            }
             writes: dict[str, list[Any]] = {}
             ids = [c for c, *_ in chain]
             for part in sql.chunks(ids, 1 + len(wanted)):
@@ -322,6 +364,29 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
         the values actually inserted (the last column), for the thread's size figure."""
         return sum(len(r[-1] or b"") for r in rows if conn.execute(statement, r).rowcount)
 
+    def _store_blobs(
+        self, conn: sqlite3.Connection, tid: int, thread_id: str, ns: str, rows: list[tuple[Any, ...]]
+    ) -> int:
+        """Insert new channel versions, each as the tail of the channel's last version
+        when it extends it (checked to be still stored, in this transaction); return
+        the bytes stored."""
+        size = 0
+        recent = self._db.recent
+        for ch, ver, btype, data in rows:
+            key = (thread_id, ns, ch)
+            base = recent.get(key) if data else None
+            if base is not None and (
+                base.type != btype
+                or not conn.execute(sql.BLOB_EXISTS, (tid, ns, ch, base.version)).fetchone()
+            ):
+                base = None
+            enc, base_version, body, depth = codec.encode(data, base) if data else (0, None, data, 0)
+            if conn.execute(sql.INSERT_BLOB, (tid, ns, ch, ver, btype, enc, base_version, body)).rowcount:
+                size += len(body or b"")
+                if data and codec.header_len(data[0]) is not None:
+                    recent.put(key, codec.Recent(ver, btype, data, depth))
+        return size
+
     def put(
         self,
         config: RunnableConfig,
@@ -360,7 +425,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
                     (tid, ns, cid, target.checkpoint_id, ctype, cbytes, mtype, mbytes),
                 ).lastrowid
             conn.executemany(sql.INSERT_META, [(cpk, k, v) for k, v in meta_rows])
-            size += self._insert_counting(conn, sql.INSERT_BLOB, [(tid, ns, *row) for row in blob_rows])
+            size += self._store_blobs(conn, tid, target.thread_id, ns, blob_rows)
             conn.execute(sql.TOUCH_THREAD, (self.clock(), 0 if found else 1, size, tid))
             if ns == "":
                 conn.execute(sql.SET_LATEST, (cpk, tid, cid))

@@ -228,11 +228,17 @@ def values_join(n: int, width: int) -> str:
 
 
 def blobs_for(n: int) -> str:
-    """Blobs for n `(tid, ns, channel, version)` keys, in one indexed join."""
+    """Blobs for n `(tid, ns, channel, version)` keys and the bases their tails extend
+    (see `_codec.py`), in one query: indexed joins, the chain followed recursively."""
     return (
+        "WITH RECURSIVE k (tid, ns, channel, version) AS ("
+        f"SELECT column1, column2, column3, column4 FROM {values_join(n, 4)} "
+        "UNION SELECT b.tid, b.ns, b.channel, b.base FROM k JOIN blobs b ON b.tid = k.tid "
+        "AND b.ns = k.ns AND b.channel = k.channel AND b.version = k.version "
+        "WHERE b.base IS NOT NULL) "
         "SELECT b.tid, b.ns, b.channel, b.version, b.type, b.enc, b.base, b.value "
-        f"FROM {values_join(n, 4)} AS k JOIN blobs b ON b.tid = k.column1 "
-        "AND b.ns = k.column2 AND b.channel = k.column3 AND b.version = k.column4"
+        "FROM k JOIN blobs b ON b.tid = k.tid AND b.ns = k.ns AND b.channel = k.channel "
+        "AND b.version = k.version"
     )
 
 

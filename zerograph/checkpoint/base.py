@@ -36,6 +36,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.base import BaseCheckpointSaver as _LangGraphSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from zerograph.checkpoint.threads import (
     StorageReport,
@@ -46,6 +47,7 @@ from zerograph.checkpoint.threads import (
     timestamp,
 )
 from zerograph.errors import ConfigError, UnsupportedOperation
+from zerograph.serde import default_serializer
 
 __all__ = [
     "WRITES_IDX_MAP",
@@ -430,6 +432,11 @@ class BaseCheckpointSaver(_LangGraphSaver[str], ABC):
     Subclasses implement `get_tuple`, `put`, `put_writes` and `list`, and whichever of
     the thread-level operations they support. Versions are LangGraph's string format.
     """
+
+    def __init__(self, *, serde: SerializerProtocol | None = None) -> None:
+        # serde=None: zerograph's strict serializer (zerograph.serde), not LangGraph's
+        # permissive default that imports and calls whatever a stored row names.
+        super().__init__(serde=serde if serde is not None else default_serializer())
 
     # --- abstract: what a backend must store and fetch -------------------------------
 

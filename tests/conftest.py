@@ -6,13 +6,27 @@ backend joins every contract, conformance and graph test by being added to BACKE
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BACKENDS = ["memory", "sqlite-file", "sqlite-memory"]
+from tests import redis_servers
+
+_NO_REDIS = pytest.mark.skipif(
+    not redis_servers.available() and not redis_servers.IN_CI,
+    reason="redis-server not found (needed for the Redis backends); apt-get install redis-server",
+)
+BACKENDS = [
+    "memory",
+    "sqlite-file",
+    "sqlite-memory",
+    # a real redis-server / 3-node Redis Cluster, started on loopback on first use
+    pytest.param("redis", marks=_NO_REDIS),
+    pytest.param("redis-cluster", marks=_NO_REDIS),
+]
 FLAVOURS = ["sync", "async"]
 
 
@@ -22,6 +36,16 @@ def make_saver(backend: str, flavour: str, tmp_path: Path, **kwargs: Any) -> Any
         from zerograph.checkpoint.memory import InMemorySaver
 
         return InMemorySaver(**kwargs)
+    if backend in ("redis", "redis-cluster"):
+        # RedisSaver / AsyncRedisSaver with a fresh key prefix: isolated from every
+        # other saver on the session's server, list(None) included.
+        cluster = backend == "redis-cluster"
+        url = redis_servers.cluster_url() if cluster else redis_servers.standalone_url()
+        from zerograph.checkpoint.redis import AsyncRedisSaver, RedisSaver
+
+        cls = AsyncRedisSaver if flavour == "async" else RedisSaver
+        kwargs.setdefault("key_prefix", f"zgt{uuid.uuid4().hex[:12]}")
+        return cls.from_url(url, cluster=cluster, **kwargs)
     from zerograph.checkpoint.sqlite import AsyncSqliteSaver, SqliteSaver
 
     cls = AsyncSqliteSaver if flavour == "async" else SqliteSaver
@@ -30,6 +54,13 @@ def make_saver(backend: str, flavour: str, tmp_path: Path, **kwargs: Any) -> Any
     if backend == "sqlite-memory":
         return cls(":memory:", **kwargs)
     raise ValueError(f"unknown backend {backend}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_redis_servers() -> Iterator[None]:
+    """Stop the Redis servers tests started, when the session ends."""
+    yield
+    redis_servers.stop_all()
 
 
 @pytest.fixture(params=BACKENDS)

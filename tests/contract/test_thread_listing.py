@@ -103,6 +103,9 @@ def test_thread_info_summarises_the_thread(tdrv: Driver, clock: Clock) -> None:
     assert info.namespaces == ("", "sub:1")
     assert info.latest_checkpoint_id == root.ids[-1]
     assert info.metadata["user"] == "u2"
+    Timeline(tdrv, "t", "sub:empty").step({"e": None}, absent=("e",))  # a channel with no value
+    info = tdrv.thread_info("t")
+    assert info.checkpoints == 4
     report = tdrv.storage_report("t")
     assert info.bytes == report.total_bytes == report.by_thread["t"] > 100
     assert report.by_channel["a"] > 100 and report.checkpoint_bytes > 0
@@ -158,6 +161,7 @@ def test_deleted_thread_stays_deleted(tdrv: Driver) -> None:
     tdrv.put_writes(cfg, [("a", 2)], "late-task")
     late = tdrv.put(cfg, checkpoint({"a": 3}, {"a": "9"}), {}, {"a": "9"})
     assert late["configurable"]["thread_id"] == "t"
+    Timeline(tdrv, "t", "sub:1").step({"a": "sub"})  # a subgraph's first put is not a fresh start
     assert not tdrv.has_thread("t") and tdrv.get_tuple(config("t")) is None
     assert tdrv.list(None) == []
     fresh = Timeline(tdrv, "t")  # starting over from scratch is allowed

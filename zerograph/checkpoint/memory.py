@@ -117,8 +117,8 @@ class InMemorySaver(BaseCheckpointSaver):
     def _writable(self, thread_id: str, fresh_start: bool, what: str) -> _Thread | None:
         """The thread to write into, or None if it was deleted and this write is late.
 
-        A deleted thread stays deleted (langgraph#7206): only a fresh start (a put with
-        no parent checkpoint) brings the thread id back.
+        A deleted thread stays deleted (langgraph#7206): only a fresh start (a root-namespace
+        put with no parent checkpoint) brings the thread id back, not a subgraph's first put.
         """
         thread = self._threads.get(thread_id)
         now = self.clock()
@@ -306,7 +306,7 @@ class InMemorySaver(BaseCheckpointSaver):
             run_id=merged.get("run_id"),
         )
         with self._lock:
-            thread = self._writable(target.thread_id, target.checkpoint_id is None, "put")
+            thread = self._writable(target.thread_id, target.checkpoint_id is None and ns == "", "put")
             if thread is None:
                 return checkpoint_config(target.thread_id, ns, checkpoint["id"])
             for key, blob in blobs.items():

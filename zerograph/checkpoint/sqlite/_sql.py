@@ -63,9 +63,9 @@ WITH RECURSIVE n (ns) AS (
 SELECT ns FROM n WHERE ns IS NOT NULL
 """
 THREAD_NAMES = "SELECT tid, thread_id FROM threads"
-CHECKPOINT_BYTES = "SELECT tid, sum(length(checkpoint) + length(metadata)) FROM checkpoints"
-BLOB_BYTES = "SELECT tid, channel, sum(length(value)) FROM blobs"
-WRITE_BYTES = "SELECT tid, channel, sum(length(value)) FROM writes"
+CHECKPOINT_BYTES = "SELECT tid, coalesce(sum(length(checkpoint) + length(metadata)), 0) FROM checkpoints"
+BLOB_BYTES = "SELECT tid, channel, coalesce(sum(length(value)), 0) FROM blobs"
+WRITE_BYTES = "SELECT tid, channel, coalesce(sum(length(value)), 0) FROM writes"
 
 
 def scoped(statement: str, tid: int | None) -> tuple[str, tuple[Any, ...]]:

@@ -83,7 +83,11 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             self._db = Database(conn_string, timeout=timeout, synchronous=synchronous)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self._init_retention(ttl, sweep_interval, clock)
+        try:
+            self._init_retention(ttl, sweep_interval, clock)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     @contextmanager
@@ -347,7 +351,8 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
 
     def _writable_tid(self, conn: sqlite3.Connection, thread_id: str, fresh_start: bool, what: str) -> int | None:
         """The thread's key, creating the thread if needed; None for a late write to a
-        deleted thread (langgraph#7206). Only a fresh start revives a deleted thread id."""
+        deleted thread (langgraph#7206). Only a fresh start (a root-namespace put with no
+        parent) revives a deleted thread id; a subgraph's first put does not."""
         row = conn.execute(sql.TID_OF, (thread_id,)).fetchone()
         if row:
             return int(row[0])
@@ -409,7 +414,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             for ch, ver in new_versions.items()
         ]
         with self._db.write() as conn:
-            tid = self._writable_tid(conn, target.thread_id, target.checkpoint_id is None, "put")
+            tid = self._writable_tid(conn, target.thread_id, target.checkpoint_id is None and ns == "", "put")
             if tid is None:
                 return checkpoint_config(target.thread_id, ns, cid)
             size = len(cbytes) + len(mbytes)

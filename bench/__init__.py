@@ -1,0 +1,1 @@
+"""The zerograph benchmark harness: `python bench/run.py --scale quick` (see docs/performance.md)."""

@@ -100,34 +100,30 @@ def workload_table(workload: Any, result: dict[str, Any]) -> list[str]:
     if result.get("describe"):
         lines += [f"{result['describe']}.", ""]
     lines += [
-        "| comparison | figure | unit | zerograph | spread | theirs | spread | ratio |",
+        "| pair | figure | unit | zerograph | spread | theirs | spread | ratio |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    notes = []
+    legend, notes = [], []
     for comp in result["comparisons"]:
+        theirs_label = comp["theirs"]["label"] if comp["theirs"] else "(no equivalent)"
+        legend.append(f"- `{comp['key']}`: {comp['ours']['label']} vs {theirs_label}"
+                      + (f". {comp['note']}" if comp.get("note") else ""))
         for metric in workload.metrics:
             ours = cell(comp["ours"]["samples"], metric.key)
             theirs = cell(comp["theirs"]["samples"], metric.key) if comp["theirs"] else Cell(None, None, 0)
             if ours.median is None and theirs.median is None and not ours.error and not theirs.error:
                 continue
             r = ratio(ours, theirs, metric.higher_is_better)
-            name = f"{comp['key']}: {comp['ours']['label']} vs {comp['theirs']['label'] if comp['theirs'] else '(none)'}"
             o = "ERROR" if ours.error and ours.median is None else _fmt(metric.fmt, ours.median)
             t = "ERROR" if theirs.error and theirs.median is None else _fmt(metric.fmt, theirs.median)
             lines.append(
-                f"| {name} | {metric.label} | {metric.unit} | {o} | {_fmt(metric.fmt, ours.spread)} "
+                f"| {comp['key']} | {metric.label} | {metric.unit} | {o} | {_fmt(metric.fmt, ours.spread)} "
                 f"| {t} | {_fmt(metric.fmt, theirs.spread)} | {_fmt('{:.2f}x', r)} |"
             )
             for side, c in (("zerograph", ours), ("theirs", theirs)):
                 if c.error:
-                    notes.append(f"{comp['key']} {side}: {c.error}")
-        if comp.get("note"):
-            notes.append(f"{comp['key']}: {comp['note']}")
-    lines.append("")
-    for n in dict.fromkeys(notes):
-        lines.append(f"- {n}")
-    if notes:
-        lines.append("")
+                    notes.append(f"- ERROR in `{comp['key']}` ({side}, {c.n} good sample(s)): {c.error}")
+    lines += ["", *legend, *dict.fromkeys(notes), ""]
     return lines
 
 
@@ -210,7 +206,13 @@ def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-def targets_table(rows: list[tuple[str, str, str]]) -> list[str]:
-    lines = ["| target (issue #4) | measured | verdict |", "|---|---|---|"]
+def targets_table(rows: list[tuple[str, str, str]], scale: Any) -> list[str]:
+    if scale.name == "full":
+        lines = ["At the issue's sizes (`--scale full`).", ""]
+    else:
+        lines = [f"At `--scale {scale.name}`, smaller than the issue's sizes (agent thread {scale.agent_steps} steps "
+                 f"instead of 200, history {scale.history} checkpoints instead of 1,000, {scale.reps} repetitions): "
+                 "indicative only; the verdicts that count come from `--scale full`.", ""]
+    lines += ["| target (issue #4) | measured | verdict |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return lines + [""]

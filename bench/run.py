@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     verdicts = report.targets(results, scale)
     per_workload = ", ".join(f"{name} {entry['seconds']:.0f} s" for name, entry in results.items())
-    tail = ["### Issue #4 targets", "", *report.targets_table(verdicts),
+    tail = ["### Issue #4 targets", "", *report.targets_table(verdicts, scale),
             f"Total wall time: {total:.0f} s ({per_workload}).", ""]
     out += tail
     print("\n".join(tail), flush=True)

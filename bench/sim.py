@@ -25,6 +25,7 @@ every saver sees byte-for-byte the same values.
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -56,13 +57,13 @@ class Corpus:
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
         self.words = _vocabulary(self.rng)
-        self.weights = [1.0 / (rank + 1) for rank in range(len(self.words))]
+        self.cum_weights = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(self.words))))
 
     def text(self, chars: int = MESSAGE_CHARS) -> str:
         out: list[str] = []
         n = 0
         while n < chars:
-            word = self.rng.choices(self.words, self.weights)[0]
+            word = self.rng.choices(self.words, cum_weights=self.cum_weights)[0]
             out.append(word)
             n += len(word) + 1
         text = " ".join(out)[:chars]

@@ -14,7 +14,9 @@ from typing import Any
 
 RATIO_NOTE = (
     "ratio: > 1 means zerograph is better. Throughput (steps/s) is ours / theirs; "
-    "times and bytes are theirs / ours."
+    "times and bytes are theirs / ours. `ratio` is the ratio of the two medians; "
+    "`per-rep` is the range of the ratios of each repetition's back-to-back pair of runs. "
+    "spread = max - min over the repetitions."
 )
 
 PACKAGES = ["zerograph", "langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite",
@@ -91,6 +93,18 @@ def ratio(ours: Cell, theirs: Cell, higher_is_better: bool) -> float | None:
     return ours.median / theirs.median if higher_is_better else theirs.median / ours.median
 
 
+def paired_ratios(comp: dict[str, Any], key: str, higher_is_better: bool) -> list[float]:
+    """The ratio of each repetition's two runs (ours and theirs ran back to back)."""
+    if not comp["theirs"]:
+        return []
+    out = []
+    for o, t in zip(comp["ours"]["samples"], comp["theirs"]["samples"]):
+        r = ratio(Cell(o.get(key), None, 1), Cell(t.get(key), None, 1), higher_is_better)
+        if r is not None:
+            out.append(r)
+    return out
+
+
 def _fmt(fmt: str, value: float | None) -> str:
     return "n/a" if value is None else fmt.format(value)
 
@@ -100,8 +114,8 @@ def workload_table(workload: Any, result: dict[str, Any]) -> list[str]:
     if result.get("describe"):
         lines += [f"{result['describe']}.", ""]
     lines += [
-        "| pair | figure | unit | zerograph | spread | theirs | spread | ratio |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| pair | figure | unit | zerograph | spread | theirs | spread | ratio | per-rep |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     legend, notes = [], []
     for comp in result["comparisons"]:
@@ -116,9 +130,11 @@ def workload_table(workload: Any, result: dict[str, Any]) -> list[str]:
             r = ratio(ours, theirs, metric.higher_is_better)
             o = "ERROR" if ours.error and ours.median is None else _fmt(metric.fmt, ours.median)
             t = "ERROR" if theirs.error and theirs.median is None else _fmt(metric.fmt, theirs.median)
+            paired = paired_ratios(comp, metric.key, metric.higher_is_better)
+            rng = f"{min(paired):.2f}-{max(paired):.2f}" if paired else "n/a"
             lines.append(
                 f"| {comp['key']} | {metric.label} | {metric.unit} | {o} | {_fmt(metric.fmt, ours.spread)} "
-                f"| {t} | {_fmt(metric.fmt, theirs.spread)} | {_fmt('{:.2f}x', r)} |"
+                f"| {t} | {_fmt(metric.fmt, theirs.spread)} | {_fmt('{:.2f}x', r)} | {rng} |"
             )
             for side, c in (("zerograph", ours), ("theirs", theirs)):
                 if c.error:
@@ -142,6 +158,15 @@ def _ratio(results: dict[str, Any], workload: str, comp_key: str, metric: str, h
                  _get(results, workload, comp_key, "theirs", metric), higher)
 
 
+def _range(results: dict[str, Any], workload: str, comp_key: str, metric: str, higher: bool) -> str:
+    for comp in results.get(workload, {}).get("comparisons", []):
+        if comp["key"] == comp_key:
+            paired = paired_ratios(comp, metric, higher)
+            if len(paired) > 1:
+                return f" (per-rep {min(paired):.2f}-{max(paired):.2f})"
+    return ""
+
+
 def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) for every target of issue #4 the run covered."""
     out: list[tuple[str, str, str]] = []
@@ -153,21 +178,24 @@ def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
             out.append((name, shown.format(value), "met" if ok(value) else "MISSED"))
 
     r = _ratio(results, "agent", "sqlite", "steps_per_s", True)
-    check("Agent thread: SqliteSaver >= 2x LangGraph's SqliteSaver (steps/s)", r, lambda v: v >= 2, "{:.2f}x")
+    check("Agent thread: SqliteSaver >= 2x LangGraph's SqliteSaver (steps/s)", r, lambda v: v >= 2,
+          "{:.2f}x" + _range(results, "agent", "sqlite", "steps_per_s", True))
     r = _ratio(results, "agent", "sqlite-full", "steps_per_s", True)
     if r is not None:
         out.append(("  (same, both at synchronous=FULL; informational)", f"{r:.2f}x", "-"))
     r = _ratio(results, "agent", "async", "steps_per_s", True)
-    check("Agent thread: AsyncSqliteSaver >= 3x LangGraph's AsyncSqliteSaver", r, lambda v: v >= 3, "{:.2f}x")
+    check("Agent thread: AsyncSqliteSaver >= 3x LangGraph's AsyncSqliteSaver", r, lambda v: v >= 3,
+          "{:.2f}x" + _range(results, "agent", "async", "steps_per_s", True))
     a = _get(results, "agent", "async", "ours", "steps_per_s").median
     s = _get(results, "agent", "sqlite", "ours", "steps_per_s").median
     check("Agent thread: our AsyncSqliteSaver >= 0.9x our SqliteSaver", a / s if a and s else None,
           lambda v: v >= 0.9, "{:.2f}x")
     r = _ratio(results, "agent", "memory", "steps_per_s", True)
-    check("Agent thread: InMemorySaver >= 1x LangGraph's InMemorySaver", r, lambda v: v >= 1, "{:.2f}x")
+    check("Agent thread: InMemorySaver >= 1x LangGraph's InMemorySaver", r, lambda v: v >= 1,
+          "{:.2f}x" + _range(results, "agent", "memory", "steps_per_s", True))
     r = _ratio(results, "write", "floor", "steps_per_s", True)
     check("Write path: SqliteSaver at or above the raw floor (sqlite3 I/O only)", r, lambda v: v >= 1,
-          "{:.2f}x the floor")
+          "{:.2f}x the floor" + _range(results, "write", "floor", "steps_per_s", True))
     r = _ratio(results, "write", "floor+serde", "steps_per_s", True)
     if r is not None:
         out.append(("  (vs the floor including serialization; informational)", f"{r:.2f}x", "-"))
@@ -177,17 +205,19 @@ def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
           "{:.2f}x" + (f" (LangGraph's SqliteSaver: {t:.2f}x)" if t else ""))
     r = _ratio(results, "storage", "sqlite", "bytes", False)
     check("Storage after the agent thread: <= 1/10 of LangGraph's SqliteSaver", r, lambda v: v >= 10,
-          "LangGraph's is {:.1f}x larger")
+          "LangGraph's is {:.1f}x larger" + _range(results, "storage", "sqlite", "bytes", False))
     g = _ratio(results, "storage", "sqlite", "get_latest_ms", False)
     lst = _ratio(results, "storage", "sqlite", "list10_ms", False)
     if g is not None or lst is not None:
         out.append(("  (read speed of that file, get_tuple(latest) and list(limit=10); informational)",
                     f"{_fmt('{:.2f}x', g)}, {_fmt('{:.2f}x', lst)}", "-"))
     r = _ratio(results, "history", "sqlite", "list_all_ms", False)
-    check("History: list all >= 2x faster than LangGraph's SqliteSaver", r, lambda v: v >= 2, "{:.2f}x")
+    check("History: list all >= 2x faster than LangGraph's SqliteSaver", r, lambda v: v >= 2,
+          "{:.2f}x" + _range(results, "history", "sqlite", "list_all_ms", False))
     for key, what in (("filter_source_ms", "source=input"), ("filter_run_ms", "run_id")):
         r = _ratio(results, "history", "sqlite", key, False)
-        check(f"History: list with a metadata filter ({what}) >= 5x faster", r, lambda v: v >= 5, "{:.2f}x")
+        check(f"History: list with a metadata filter ({what}) >= 5x faster", r, lambda v: v >= 5,
+              "{:.2f}x" + _range(results, "history", "sqlite", key, False))
     g = _get(results, "delete", "memory", "ours", "growth").median
     gt = _get(results, "delete", "memory", "theirs", "growth").median
     check("InMemorySaver: delete_thread cost independent of other threads (growth <= 1.5x at 10x threads)",
@@ -206,12 +236,12 @@ def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-def targets_table(rows: list[tuple[str, str, str]], scale: Any) -> list[str]:
+def targets_table(rows: list[tuple[str, str, str]], scale: Any, reps: int) -> list[str]:
     if scale.name == "full":
         lines = ["At the issue's sizes (`--scale full`).", ""]
     else:
         lines = [f"At `--scale {scale.name}`, smaller than the issue's sizes (agent thread {scale.agent_steps} steps "
-                 f"instead of 200, history {scale.history} checkpoints instead of 1,000, {scale.reps} repetitions): "
+                 f"instead of 200, history {scale.history} checkpoints instead of 1,000, {reps} repetition(s)): "
                  "indicative only; the verdicts that count come from `--scale full`.", ""]
     lines += ["| target (issue #4) | measured | verdict |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -121,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - started
     verdicts = report.targets(results, scale)
     per_workload = ", ".join(f"{name} {entry['seconds']:.0f} s" for name, entry in results.items())
-    tail = ["### Issue #4 targets", "", *report.targets_table(verdicts, scale),
-            f"Total wall time: {total:.0f} s ({per_workload}).", ""]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    tail = ["### Issue #4 targets", "", *report.targets_table(verdicts, scale, reps),
+            f"Total wall time: {total:.0f} s ({per_workload}). Load average at the end: {load}.", ""]
     out += tail
     print("\n".join(tail), flush=True)
     if args.markdown:

@@ -189,8 +189,12 @@ class _Decoder:
         try:
             return self._build(code, data)
         except BaseException as exc:
-            if self.error is None:
-                self.error = exc
+            if self.error is None:  # the innermost failure; outer hooks see ormsgpack's
+                if isinstance(exc, CorruptDataError) or not isinstance(exc, Exception):
+                    self.error = exc
+                else:
+                    self.error = CorruptDataError(f"stored msgpack could not be decoded: {exc}")
+                    self.error.__cause__ = exc
             raise
 
     def _build(self, code: int, data: bytes) -> Any:
@@ -370,9 +374,8 @@ class StrictSerializer(JsonPlusSerializer):
             typed = super().dumps_typed(obj)
         except TypeError as exc:  # ormsgpack.MsgpackEncodeError is a TypeError
             raise TypeError(
-                f"cannot serialize a value of type {type(obj).__name__}: {exc}. Store "
-                "plain data, or a pydantic model / dataclass / enum you allow "
-                f"({_DOCS})"
+                f"cannot store this {type(obj).__name__}: {exc}. Store plain data, or a "
+                f"pydantic model / dataclass / enum you allow ({_DOCS})"
             ) from exc
         if self.check_writes and typed[0] == "msgpack" and _EXT_MARKER.search(typed[1]):
             scan = _Scan(self.allowed)

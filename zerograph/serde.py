@@ -55,7 +55,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import ormsgpack
 from langgraph.checkpoint.serde._msgpack import SAFE_MSGPACK_METHODS, SAFE_MSGPACK_TYPES
@@ -87,7 +87,7 @@ __all__ = [
     "strict_serializer",
 ]
 
-AllowEntry = Union[type, tuple[str, str]]
+AllowEntry = type | tuple[str, str]
 TypeKey = tuple[str, str]
 
 # What a stored row may rebuild without being asked: LangGraph's own list, which holds
@@ -242,7 +242,7 @@ class _Decoder:
             # whose validators reject their own dump still loads)
             try:
                 return cls(**arg)
-            except Exception:
+            except Exception:  # noqa: BLE001 - any validation failure: rebuild unvalidated
                 return (cls.model_construct if code == EXT_PYDANTIC_V2 else cls.construct)(**arg)
         except Exception as exc:
             raise CorruptDataError(
@@ -263,7 +263,7 @@ _CONSTRUCTOR_CODES = {
 def _numpy_array(meta: Any) -> Any:
     """A numpy array, as LangGraph stores it; never an object array (those hold pointers)."""
     try:
-        import numpy as np
+        import numpy as np  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise CorruptDataError("a stored numpy array needs numpy: pip install numpy") from None
     try:
@@ -299,7 +299,6 @@ class _Scan:
                 self.refused.add(_dotted(key))
         elif code != EXT_NUMPY_ARRAY:
             self.refused.add(f"msgpack extension {code}")
-        return None
 
 
 # --- the serializers -------------------------------------------------------------------

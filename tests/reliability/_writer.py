@@ -111,7 +111,7 @@ def contend(path: str, worker: str, steps: int) -> None:
                     saver.put_writes({"configurable": {**shared["configurable"], "checkpoint_id": head}}, [("v", worker)], f"{worker}-{step}")
                     _say(f"writes shared {head} {worker}-{step}")
                 list(saver.list(shared, limit=5))
-            except Exception as exc:  # reported to the parent, which fails the test
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
                 _say(f"error {type(exc).__name__} {exc}")
                 sys.exit(1)
 

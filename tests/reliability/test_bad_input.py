@@ -28,8 +28,7 @@ import pytest
 
 from tests.conftest import BACKENDS, make_saver
 from tests.contract.conftest import checkpoint, config
-from zerograph.checkpoint.sqlite import SqliteSaver
-from zerograph.checkpoint.sqlite import _schema
+from zerograph.checkpoint.sqlite import SqliteSaver, _schema
 from zerograph.errors import ConfigError, SchemaError, StorageError
 
 
@@ -305,15 +304,15 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt.mkdir()
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("needs root and mount(8) for a real tmpfs; the max_page_count test covers this")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(mnt)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(mnt)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the max_page_count test covers this")
     try:
         yield mnt
     finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], capture_output=True)
-        if subprocess.run(["umount", str(mnt)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], capture_output=True, check=False)
+        if subprocess.run(["umount", str(mnt)], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ SQLite or the decoder would show as a signal instead of taking the test run down
 
 from __future__ import annotations
 
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 from tests.contract.conftest import checkpoint, config
 from tests.reliability.test_crash import ROOT
 from zerograph.checkpoint.sqlite import SqliteSaver
-from zerograph.errors import CorruptDataError, ZerographError
+from zerograph.errors import CorruptDataError
 
 
 def _build(path: Path) -> list[dict]:
@@ -68,8 +67,10 @@ CORRUPTIONS = {
     "metadata-column": ("UPDATE checkpoints SET metadata = mangle(metadata) WHERE checkpoint_id = ?", "metadata"),
     "type-tag": ("UPDATE checkpoints SET type = 'no-such-format' WHERE checkpoint_id = ?", "no-such-format"),
     "blob-value": (
-        "UPDATE blobs SET value = mangle(value) WHERE version = '00000000000000000000000000000002.0' "
-        "AND tid = (SELECT tid FROM checkpoints WHERE checkpoint_id = ?)",
+        (
+            "UPDATE blobs SET value = mangle(value) WHERE version = '00000000000000000000000000000002.0' "
+            "AND tid = (SELECT tid FROM checkpoints WHERE checkpoint_id = ?)"
+        ),
         "channel 'a'",
     ),
     "write-value": ("UPDATE writes SET value = mangle(value) WHERE checkpoint_id = ?", "task-1"),
@@ -132,7 +133,7 @@ def test_random_damage_to_values_loads_or_raises_corrupt_data(
     with sqlite3.connect(path) as conn:
         conn.create_function("damage", 1, damage)
         conn.execute(
-            f"UPDATE {table} SET value = damage(value) WHERE value IS NOT NULL "  # noqa: S608 - test constant
+            f"UPDATE {table} SET value = damage(value) WHERE value IS NOT NULL "
             "AND tid = (SELECT tid FROM threads WHERE thread_id = 'victim')"
         )
     conn.close()
@@ -234,6 +235,7 @@ def page_damage_outcomes(template: tuple[Path, list[dict]], tmp_path_factory: py
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
     return set(result.stdout.split())

@@ -411,7 +411,7 @@ LANGGRAPH_VALUES = [
     ipaddress.IPv4Address("10.0.0.1"),
     ipaddress.IPv6Network("::/64"),
     pathlib.Path("/a/b"),
-    re.compile("a+b", re.I),
+    re.compile("a+b", re.IGNORECASE),
 ]
 
 
@@ -450,8 +450,9 @@ def test_bad_allow_entries_are_a_config_error(bad: Any) -> None:
         strict_serializer(allow=bad)
 
 
+int64 = st.integers(-(2**63), 2**63 - 1)  # msgpack's integer range
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.text(max_size=20), st.binary(max_size=20)
+    st.none(), st.booleans(), int64, st.floats(allow_nan=False), st.text(max_size=20), st.binary(max_size=20)
 )
 safe_leaf = st.one_of(
     json_leaf,
@@ -459,9 +460,9 @@ safe_leaf = st.one_of(
     st.datetimes(timezones=st.just(datetime.timezone.utc)),
     st.dates(),
     st.decimals(allow_nan=False, allow_infinity=False),
-    st.frozensets(st.integers(), max_size=3),
+    st.frozensets(int64, max_size=3),
     st.builds(HumanMessage, content=st.text(max_size=10), id=st.text(min_size=1, max_size=5)),
-    st.builds(Send, st.text(min_size=1, max_size=5), st.integers()),
+    st.builds(Send, st.text(min_size=1, max_size=5), int64),
 )
 values = st.recursive(
     safe_leaf,
@@ -565,5 +566,75 @@ def test_allowed_user_types_round_trip_through_every_saver(backend: str, tmp_pat
         assert got.checkpoint["channel_values"] == values
         assert type(got.checkpoint["channel_values"]["ticket"]) is Ticket
         assert got.pending_writes == [("task", "ticket", Ticket(title="next"))]
+    finally:
+        saver.close()
+
+
+# --- with real graphs ----------------------------------------------------------------------
+
+
+class Item(BaseModel):
+    name: str
+
+
+class ItemState(BaseModel):
+    items: list[Item] = []
+
+
+def _item_graph(saver: Any) -> Any:
+    from langgraph.graph import START, StateGraph
+
+    def add(state: ItemState) -> dict:
+        return {"items": [*state.items, Item(name=f"n{len(state.items)}")]}
+
+    builder = StateGraph(ItemState)
+    builder.add_node("add", add)
+    builder.add_edge(START, "add")
+    return builder.compile(checkpointer=saver)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_graph_with_an_unallowed_state_model_fails_on_first_run(backend: str, tmp_path: Path) -> None:
+    """A graph storing a model nobody allowed fails on its first run with
+    DisallowedTypeError naming the model; what was stored before still loads."""
+    saver = make_saver(backend, "sync", tmp_path)
+    try:
+        graph = _item_graph(saver)
+        cfg = {"configurable": {"thread_id": "g"}}
+        with pytest.raises(DisallowedTypeError, match="test_deserialization.Item"):
+            graph.invoke({"items": []}, cfg)
+        assert graph.get_state(cfg).values == {"items": []}
+    finally:
+        saver.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_graph_state_models_round_trip_when_allowed(backend: str, tmp_path: Path) -> None:
+    """With allow=[Item], the graph runs twice on one thread and reads models back as models."""
+    saver = make_saver(backend, "sync", tmp_path, serde=strict_serializer(allow=[Item]))
+    try:
+        graph = _item_graph(saver)
+        cfg = {"configurable": {"thread_id": "g"}}
+        graph.invoke({"items": []}, cfg)
+        out = graph.invoke({"items": graph.get_state(cfg).values["items"]}, cfg)
+        assert out == {"items": [Item(name="n0"), Item(name="n1")]}
+        assert all(type(i) is Item for i in graph.get_state(cfg).values["items"])
+    finally:
+        saver.close()
+
+
+def test_langgraph_strict_mode_allows_the_graphs_schema_types(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With LANGGRAPH_STRICT_MSGPACK on, LangGraph hands the saver the state schema's types
+    (with_allowlist): zerograph's serializer takes them, no allow= needed."""
+    import langgraph._internal._serde as langgraph_serde
+
+    monkeypatch.setattr(langgraph_serde, "STRICT_MSGPACK_ENABLED", True)
+    saver = make_saver("sqlite-file", "sync", tmp_path)
+    try:
+        graph = _item_graph(saver)
+        cfg = {"configurable": {"thread_id": "g"}}
+        assert graph.invoke({"items": []}, cfg) == {"items": [Item(name="n0")]}
+        assert graph.get_state(cfg).values == {"items": [Item(name="n0")]}
+        assert isinstance(saver.serde, StrictSerializer) and ("tests.security.test_deserialization", "Item") not in saver.serde.allowed
     finally:
         saver.close()

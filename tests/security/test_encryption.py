@@ -145,9 +145,8 @@ def test_plaintext_pending_write_is_refused(make_serde: Any, tmp_path: Path) -> 
     ids = _store(path, make_serde())
     with SqliteSaver(path) as plain:
         plain.put_writes(ids["second"], [("__resume__", "forged")], "attacker")
-    with SqliteSaver(path, serde=make_serde()) as saver:
-        with pytest.raises(CorruptDataError, match="attacker"):
-            saver.get_tuple(ids["second"])
+    with SqliteSaver(path, serde=make_serde()) as saver, pytest.raises(CorruptDataError, match="attacker"):
+        saver.get_tuple(ids["second"])
 
 
 # --- tampering refused -------------------------------------------------------------------
@@ -232,7 +231,7 @@ def test_values_and_writes_are_not_on_disk_in_plaintext(make_serde: Any, tmp_pat
     _store(enc_path, make_serde())
     with _rows(enc_path) as conn:
         for table, column in [("checkpoints", "checkpoint"), ("checkpoints", "metadata"), ("blobs", "value"), ("writes", "value")]:
-            for (value,) in conn.execute(f"SELECT {column} FROM {table}"):  # noqa: S608 - test constants
+            for (value,) in conn.execute(f"SELECT {column} FROM {table}"):
                 assert SECRET.encode() not in value, (table, column)
     conn.close()
 

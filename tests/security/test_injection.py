@@ -20,7 +20,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -235,7 +235,7 @@ def test_non_string_filter_keys_and_ids_are_config_errors(sync_saver: Any) -> No
 class RecordingConnection(sqlite3.Connection):
     """Records the text of every statement (before binding), as SQLite sees it prepared."""
 
-    texts: list[str] = []
+    texts: ClassVar[list[str]] = []
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
         RecordingConnection.texts.append(sql)

@@ -53,7 +53,6 @@ import copy
 import importlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -100,7 +99,7 @@ SAFE_TYPES: frozenset[TypeKey] = frozenset(
 _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 # msgpack's extension markers (fixext 1-16, ext 8/16/32): bytes without any of them
 # hold no extension, so the write-time check can skip them without decoding.
-_EXT_MARKER = re.compile(b"[\xc7-\xc9\xd4-\xd8]")
+_EXT_MARKERS = bytes((0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8))
 _PLAIN_TYPES = ("null", "bytes", "bytearray")
 _DOCS = "see docs/security.md"
 
@@ -278,6 +277,12 @@ def _numpy_array(meta: Any) -> Any:
         raise CorruptDataError(f"a stored numpy array could not be rebuilt: {exc}") from exc
 
 
+def _may_hold_ext(data: bytes) -> bool:
+    """False if `data` cannot contain a msgpack extension: none of the bytes that start
+    one (fixext 1-16, ext 8/16/32) occurs anywhere in it."""
+    return len(data.translate(None, _EXT_MARKERS)) != len(data)  # one C pass
+
+
 class _Scan:
     """The write-time check: which types in an encoded value would `_Decoder` refuse?
     Reads names only; builds and calls nothing."""
@@ -286,9 +291,13 @@ class _Scan:
         self.allowed = allowed
         self.refused: set[str] = set()
 
+    def check(self, data: bytes) -> None:
+        if _may_hold_ext(data):
+            ormsgpack.unpackb(data, ext_hook=self.hook, option=_UNPACK_OPTIONS)
+
     def hook(self, code: int, data: bytes) -> None:
         if code == EXT_DELTA_SNAPSHOT:
-            ormsgpack.unpackb(data, ext_hook=self.hook, option=_UNPACK_OPTIONS)
+            self.check(data)
         elif code in _CONSTRUCTOR_CODES:
             tup = ormsgpack.unpackb(data, ext_hook=self.hook, option=_UNPACK_OPTIONS)
             key = (tup[0], tup[1])
@@ -376,9 +385,9 @@ class StrictSerializer(JsonPlusSerializer):
                 f"cannot store this {type(obj).__name__}: {exc}. Store plain data, or a "
                 f"pydantic model / dataclass / enum you allow ({_DOCS})"
             ) from exc
-        if self.check_writes and typed[0] == "msgpack" and _EXT_MARKER.search(typed[1]):
+        if self.check_writes and typed[0] == "msgpack":
             scan = _Scan(self.allowed)
-            ormsgpack.unpackb(typed[1], ext_hook=scan.hook, option=_UNPACK_OPTIONS)
+            scan.check(typed[1])
             if scan.refused:
                 names = sorted(scan.refused)
                 raise DisallowedTypeError(

@@ -353,6 +353,25 @@ def test_storing_a_type_that_would_be_refused_fails_before_writing() -> None:
     assert isinstance(info.value, ConfigError)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        Interrupt(value=Ticket(title="t"), id="i"),
+        Send("node", {"arg": [Order("s", 1)]}),
+        Command(update={"k": Point(1, 2)}),
+        _DeltaSnapshot([Status.OPEN]),
+        HumanMessage("hi", additional_kwargs={"when": datetime.date(2026, 1, 1), "status": Status.OPEN}),
+    ],
+    ids=["in-interrupt", "in-send", "in-command", "in-delta-snapshot", "in-message-kwargs"],
+)
+def test_a_disallowed_type_nested_in_an_allowed_one_is_refused_at_store_time(value: Any) -> None:
+    """The store-time check sees types nested inside LangGraph's own (Interrupt, Send,
+    Command, snapshots, messages), where a user model usually ends up."""
+    with pytest.raises(DisallowedTypeError):
+        default_serializer().dumps_typed({"v": value})
+    assert strict_serializer(allow=USER_TYPES).dumps_typed({"v": value})[0] == "msgpack"
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_put_of_a_disallowed_type_stores_nothing(backend: str, tmp_path: Path) -> None:
     """Through a saver: the put raises and the thread's history is unchanged."""

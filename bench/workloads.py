@@ -1,6 +1,12 @@
 """The workloads of issue #4. Each one measures a single saver on a fresh file and
 returns its figures; `bench.run` runs zerograph's and LangGraph's saver alternately.
 
+A figure for a sequence of different operations (a fill, reads of every thread) is the
+total time divided by the count. A figure for one operation repeated on the same data
+(get_tuple(latest) of the storage file, get_tuple by id, a run_id filter) is the median
+of the individual calls, so a burst of load from elsewhere on the machine does not land
+in it.
+
 Every figure is taken around saver calls only (the values they are given are built the
 same way for every saver, by `bench.sim`), and every workload checks what the saver
 returned before reporting a number, so a saver that drops data fails instead of
@@ -13,6 +19,7 @@ import asyncio
 import gc
 import random
 import sqlite3
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -409,21 +416,24 @@ def measure_history(spec: SaverSpec, path: Path, scale: Scale) -> dict[str, floa
         filt_source = clock() - start
         if len(inputs) != runs:
             raise AssertionError(f"filter source=input returned {len(inputs)}, expected {runs}")
-        start = clock()
-        reps = 5
-        for k in range(reps):
+        times = []
+        for k in range(5):
+            start = clock()
             one_run = yield ("list", (cfg,), {"filter": {"run_id": f"run-{(k * 7) % runs:04d}"}})
-        filt_run = (clock() - start) / reps
+            times.append(clock() - start)
+        filt_run = statistics.median(times)
         if not 1 <= len(one_run) <= 10:
             raise AssertionError(f"filter run_id returned {len(one_run)} checkpoints")
         ids = [t.config["configurable"]["checkpoint_id"] for t in every]
         sample = random.Random(11).sample(ids, min(100, len(ids)))
         gc.collect()
-        start = clock()
+        times = []
         for cid in sample:
+            start = clock()
             tup = yield ("get_tuple", ({"configurable": {"thread_id": tl.thread_id, "checkpoint_ns": "",
                                                          "checkpoint_id": cid}},))
-        by_id = (clock() - start) / len(sample)
+            times.append(clock() - start)
+        by_id = statistics.median(times)
         if tup is None or tup.config["configurable"]["checkpoint_id"] != sample[-1]:
             raise AssertionError("get_tuple by id returned the wrong checkpoint")
         return {
@@ -560,17 +570,21 @@ def measure_storage(spec: SaverSpec, path: Path, scale: Scale) -> dict[str, floa
         start = clock()
         first = yield ("get_tuple", (tl.root_config,))
         first_latest = clock() - start
-        start = clock()
+        times = []
         for _ in range(scale.storage_reads):
+            start = clock()
             tup = yield ("get_tuple", (tl.root_config,))
-        latest = (clock() - start) / scale.storage_reads
+            times.append(clock() - start)
+        latest = statistics.median(times)
         check_latest(first, tl)
         check_latest(tup, tl)
         gc.collect()
-        start = clock()
+        times = []
         for _ in range(scale.storage_reads):
+            start = clock()
             page = yield ("list", (tl.root_config,), {"limit": 10})
-        list10 = (clock() - start) / scale.storage_reads
+            times.append(clock() - start)
+        list10 = statistics.median(times)
         if len(page) != 10:
             raise AssertionError(f"list(limit=10) returned {len(page)} checkpoints")
         check_latest(page[0], tl)

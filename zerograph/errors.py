@@ -9,6 +9,9 @@ ZerographError(Exception)
     ├── StorageTimeout(StorageError, TimeoutError)     locked past the busy timeout
     ├── SchemaError(StorageError)                      a store this version cannot use
     └── CorruptDataError(StorageError)                 a stored row that cannot be decoded
+        └── RefusedDataError(CorruptDataError)         a stored row the serializer refuses
+ConfigError
+└── DisallowedTypeError(ConfigError)                   a value whose type would be refused on load
 ```
 
 The second base of each class keeps existing `except ValueError:` (etc.) callers
@@ -20,6 +23,8 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "CorruptDataError",
+    "DisallowedTypeError",
+    "RefusedDataError",
     "SaverClosedError",
     "SchemaError",
     "StorageError",
@@ -59,3 +64,20 @@ class SchemaError(StorageError):
 
 class CorruptDataError(StorageError):
     """A stored row could not be decoded."""
+
+
+class RefusedDataError(CorruptDataError):
+    """A stored value was refused: it names a type that is not allowed, is a pickle, is
+    not encrypted though encryption is on, or failed authentication.
+
+    Nothing the value names was imported or called. A `CorruptDataError`, so the
+    savers' handling of undecodable rows applies.
+    """
+
+
+class DisallowedTypeError(ConfigError):
+    """A value to be stored holds a type the serializer would refuse to load back.
+
+    Raised before anything is written. Allow the type (the message says how) or store
+    plain data instead.
+    """

@@ -72,7 +72,7 @@ from langgraph.checkpoint.serde.jsonplus import (
 )
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
-from zerograph.errors import ConfigError, CorruptDataError
+from zerograph.errors import ConfigError, CorruptDataError, DisallowedTypeError, RefusedDataError
 
 __all__ = [
     "SAFE_TYPES",
@@ -102,23 +102,6 @@ _UNPACK_OPTIONS = ormsgpack.OPT_NON_STR_KEYS
 _EXT_MARKERS = bytes((0xC7, 0xC8, 0xC9, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8))
 _PLAIN_TYPES = ("null", "bytes", "bytearray")
 _DOCS = "see docs/security.md"
-
-
-class RefusedDataError(CorruptDataError):
-    """A stored value was refused: it names a type that is not allowed, is a pickle, is
-    not encrypted though encryption is on, or failed authentication.
-
-    Nothing the value names was imported or called. A `CorruptDataError`, so the
-    savers' handling of undecodable rows applies.
-    """
-
-
-class DisallowedTypeError(ConfigError):
-    """A value to be stored holds a type the serializer would refuse to load back.
-
-    Raised before anything is written. Allow the type (the message says how) or store
-    plain data instead.
-    """
 
 
 # --- allowlists ------------------------------------------------------------------------

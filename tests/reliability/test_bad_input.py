@@ -85,11 +85,6 @@ def test_put_writes_without_checkpoint_id_is_a_config_error(seeded: tuple[Any, d
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.xfail(
-    strict=True,
-    reason="delete_thread/copy_thread/prune str() their thread id, so None silently means the "
-    "thread named 'None' (reported to the lead)",
-)
 def test_none_thread_id_in_thread_operations_is_a_config_error(backend: str, tmp_path: Path) -> None:
     """delete_thread(None) must not delete the thread called "None"."""
     saver = make_saver(backend, "sync", tmp_path)
@@ -275,12 +270,6 @@ def test_full_disk_simulated_is_a_clear_error_and_loses_nothing(tmp_path: Path, 
         assert ("after", "a", 3) in saver.get_tuple(first).pending_writes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on SQLITE_FULL SQLite has already rolled the transaction back, and the saver's "
-    "own ROLLBACK then fails: the user sees 'cannot rollback - no transaction is active' "
-    "instead of 'no space left' (reported to the lead: guard with conn.in_transaction)",
-)
 def test_full_disk_simulated_error_says_the_disk_is_full(tmp_path: Path, page_limit: Any) -> None:
     """The StorageError for a full disk says so: "no space left ... nothing was written"."""
     path = tmp_path / "full.db"

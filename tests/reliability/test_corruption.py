@@ -159,12 +159,6 @@ WRONG_SHAPES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteSaver trusts the shape of a decoded checkpoint/metadata row: a row that "
-    "is valid msgpack of the wrong shape leaks TypeError/KeyError/AttributeError (or "
-    "returns non-dict metadata) instead of CorruptDataError (reported to the lead)",
-)
 @pytest.mark.parametrize("kind", list(WRONG_SHAPES))
 def test_wrong_shape_row_is_corrupt_data(kind: str, victim_db: tuple[Path, list[dict]]) -> None:
     """A row that decodes but is not a checkpoint/metadata mapping is CorruptDataError,
@@ -178,11 +172,6 @@ def test_wrong_shape_row_is_corrupt_data(kind: str, victim_db: tuple[Path, list[
                 operation()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="get_delta_channel_history follows a parent cycle in a damaged file and repeats "
-    "the cycle's writes (reported to the lead)",
-)
 def test_parent_cycle_does_not_repeat_writes(victim_db: tuple[Path, list[dict]]) -> None:
     """A checkpoint whose parent is itself: history lists each write once (or raises
     CorruptDataError), never the same write many times."""
@@ -249,11 +238,6 @@ def test_damaged_pages_never_crash_the_process(page_damage_outcomes: set[str]) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a damaged TEXT column (thread or checkpoint id) leaks UnicodeDecodeError from "
-    "sqlite3 instead of a zerograph StorageError (reported to the lead)",
-)
 def test_damaged_pages_raise_only_zerograph_errors(page_damage_outcomes: set[str]) -> None:
     """Every read of a damaged file loads or raises a zerograph error; no raw sqlite3,
     Unicode or decoder exception leaks."""

@@ -108,7 +108,17 @@ def parse_target(config: RunnableConfig | None, *, default_ns: str | None = "") 
     cid = configurable.get("checkpoint_id")
     if cid is not None and not isinstance(cid, str):
         raise ConfigError(f"checkpoint_id must be a str, got {type(cid).__name__}")
-    return Target(str(configurable["thread_id"]), ns, cid or None)
+    return Target(thread_key(configurable["thread_id"]), ns, cid or None)
+
+
+def thread_key(thread_id: Any, what: str = "thread_id") -> str:
+    """A thread id as stored: `str()` of a str, int or UUID (Pregel does the same).
+
+    None (or a container) is refused: `str(None)` would silently name the thread "None".
+    """
+    if thread_id is None or isinstance(thread_id, (bytes, bytearray, Mapping, list, tuple, set)):
+        raise ConfigError(f"{what} must be a str (or an int or UUID), got {thread_id!r}")
+    return str(thread_id)
 
 
 def checkpoint_config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:

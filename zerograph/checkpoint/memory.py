@@ -44,6 +44,7 @@ from zerograph.checkpoint.base import (
     plan_prune,
     prepare_metadata,
     sort_writes,
+    thread_key,
     unseeded_channels,
     validate_list_args,
     write_rows,
@@ -340,7 +341,7 @@ class InMemorySaver(BaseCheckpointSaver):
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:
-            self._forget(str(thread_id))
+            self._forget(thread_key(thread_id))
 
     def _forget(self, thread_id: str) -> None:
         """Remove a thread whole and leave a tombstone so late writes cannot revive it."""
@@ -365,7 +366,7 @@ class InMemorySaver(BaseCheckpointSaver):
                     self._drop(thread, doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        src, dst = str(source_thread_id), str(target_thread_id)
+        src, dst = thread_key(source_thread_id, "source_thread_id"), thread_key(target_thread_id, "target_thread_id")
         if src == dst:
             raise ConfigError("copy_thread needs two different thread ids")
         with self._lock:
@@ -398,13 +399,14 @@ class InMemorySaver(BaseCheckpointSaver):
         if isinstance(thread_ids, str):
             raise ConfigError("prune takes a list of thread ids, not one string")
         plan = check_prune_args(strategy, keep_last, older_than)
+        names = [thread_key(t) for t in thread_ids]
         with self._lock:
-            for thread_id in thread_ids:
-                thread = self._threads.get(str(thread_id))
+            for thread_id in names:
+                thread = self._threads.get(thread_id)
                 if thread is None:
                     continue
                 if plan.keep_last is None:
-                    self._forget(str(thread_id))
+                    self._forget(thread_id)
                     continue
                 keep = plan_prune(self._nodes(thread), plan)
                 doomed = [
@@ -513,12 +515,12 @@ class InMemorySaver(BaseCheckpointSaver):
 
     def thread_info(self, thread_id: str) -> ThreadInfo | None:
         with self._lock:
-            thread = self._threads.get(str(thread_id))
-            return self._info(str(thread_id), thread) if thread and thread.checkpoints else None
+            thread = self._threads.get(thread_key(thread_id))
+            return self._info(thread_key(thread_id), thread) if thread and thread.checkpoints else None
 
     def has_thread(self, thread_id: str) -> bool:
         with self._lock:
-            thread = self._threads.get(str(thread_id))
+            thread = self._threads.get(thread_key(thread_id))
             return bool(thread and thread.checkpoints)
 
     def sweep(self, *, now: float | None = None) -> int:
@@ -535,7 +537,7 @@ class InMemorySaver(BaseCheckpointSaver):
 
     def storage_report(self, thread_id: str | None = None) -> StorageReport:
         with self._lock:
-            names = [str(thread_id)] if thread_id is not None else list(self._threads)
+            names = [thread_key(thread_id)] if thread_id is not None else list(self._threads)
             by_thread: dict[str, int] = {}
             by_channel: dict[str, int] = {}
             rows = 0

@@ -31,7 +31,7 @@ from zerograph.checkpoint.sqlite._schema import (
     FILE_PRAGMAS_BEFORE_TABLES,
     migrate,
 )
-from zerograph.errors import SaverClosedError, SchemaError, StorageError, StorageTimeout
+from zerograph.errors import CorruptDataError, SaverClosedError, SchemaError, StorageError, StorageTimeout
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # truncate the WAL back to this after a checkpoint
@@ -106,8 +106,10 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000):d}")
             for name, value in CONNECTION_PRAGMAS.items():
                 conn.execute(f"PRAGMA {name}={value}")  # module constants
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             conn.close()
+            if isinstance(exc, UnicodeDecodeError):
+                raise CorruptDataError(f"the SQLite database {self.path!r} is damaged ({exc})") from exc
             raise _translate(exc, self.path) from exc
         return conn
 
@@ -174,7 +176,8 @@ class Database:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite already rolled back on e.g. SQLITE_FULL
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -217,6 +220,8 @@ def _translated(path: str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise _translate(exc, path) from exc
+    except UnicodeDecodeError as exc:  # a damaged page under a TEXT column
+        raise CorruptDataError(f"the SQLite database {path!r} holds damaged text ({exc})") from exc
 
 
 def _translate(exc: sqlite3.Error, path: str) -> StorageError:

@@ -13,6 +13,7 @@ T = TypeVar("T")
 MAX_PARAMS = 900
 
 TID_OF = "SELECT tid FROM threads WHERE thread_id = ?"
+THREAD_NAME = "SELECT thread_id FROM threads WHERE tid = ?"
 THREAD_COUNT = "SELECT checkpoints FROM threads WHERE thread_id = ?"
 ENSURE_THREAD = (
     "INSERT INTO threads (thread_id, created_at, updated_at) VALUES (?, ?, ?) "

@@ -20,6 +20,7 @@ from zerograph.checkpoint.base import (
     checkpoint_time,
     encode_filter_value,
     plan_prune,
+    thread_key,
     unseeded_channels,
     validate_list_args,
 )
@@ -48,8 +49,16 @@ class SqliteThreadOps:
     _db: Database
     clock: Any
 
-    def _loads(self, typed: tuple[str, Any], what: str) -> Any:  # provided by SqliteSaver
+    def _checkpoint(self, typed: tuple[str, Any], where: str) -> dict[str, Any]:  # SqliteSaver's
         raise NotImplementedError
+
+    def _metadata(self, typed: tuple[str, Any], where: str) -> dict[str, Any]:  # SqliteSaver's
+        raise NotImplementedError
+
+    @staticmethod
+    def _name(conn: sqlite3.Connection, tid: int) -> str:
+        row = conn.execute(sql.THREAD_NAME, (tid,)).fetchone()
+        return repr(row[0]) if row else f"#{tid}"
 
     # --- deleting ---------------------------------------------------------------------
 
@@ -67,7 +76,7 @@ class SqliteThreadOps:
         start (a `put` with no parent checkpoint) creates the thread anew.
         """
         with self._db.write() as conn:
-            row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
+            row = conn.execute(sql.TID_OF, (thread_key(thread_id),)).fetchone()
             if row:
                 self._drop_thread(conn, row[0], tombstone=True)
 
@@ -85,7 +94,7 @@ class SqliteThreadOps:
                 self._collect(conn, tid)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        src, dst = str(source_thread_id), str(target_thread_id)
+        src, dst = thread_key(source_thread_id, "source_thread_id"), thread_key(target_thread_id, "target_thread_id")
         if src == dst:
             raise ConfigError("copy_thread needs two different thread ids")
         with self._db.write() as conn:
@@ -118,9 +127,9 @@ class SqliteThreadOps:
         if isinstance(thread_ids, str):
             raise ConfigError("prune takes a list of thread ids, not one string")
         plan = check_prune_args(strategy, keep_last, older_than)
-        for thread_id in thread_ids:
+        for thread_id in [thread_key(t) for t in thread_ids]:
             with self._db.write() as conn:  # one transaction per thread: short lock holds
-                row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
+                row = conn.execute(sql.TID_OF, (thread_key(thread_id),)).fetchone()
                 if not row:
                     continue
                 tid = row[0]
@@ -128,13 +137,13 @@ class SqliteThreadOps:
                     self._drop_thread(conn, tid, tombstone=True)
                     continue
                 rows = conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall()
-                keep = plan_prune(self._nodes(conn, tid, rows), plan)
+                keep = plan_prune(self._nodes(conn, tid, rows, repr(thread_id)), plan)
                 for cpk, ns, cid, *_ in rows:
                     if (ns, cid) not in keep:
                         self._delete_checkpoint(conn, cpk, tid, ns, cid)
                 self._collect(conn, tid)
 
-    def _nodes(self, conn: sqlite3.Connection, tid: int, rows: list[Any]) -> list[CheckpointNode]:
+    def _nodes(self, conn: sqlite3.Connection, tid: int, rows: list[Any], name: str) -> list[CheckpointNode]:
         stored = {
             (ns, ch, ver)
             for _, ns, ch, ver, btype, _ in conn.execute(sql.THREAD_BLOB_KEYS, (tid,))
@@ -143,8 +152,9 @@ class SqliteThreadOps:
         sends_owners = set(conn.execute(sql.THREAD_TASK_WRITE_OWNERS, (tid, TASKS)).fetchall())
         nodes = []
         for _, ns, cid, parent, ctype, cbytes, mtype, mbytes in rows:
-            cp = self._loads((ctype, cbytes), f"checkpoint {cid!r}")
-            metadata = self._loads((mtype, mbytes), f"metadata of checkpoint {cid!r}")
+            where = f"checkpoint {cid!r} of thread {name} (ns {ns!r})"
+            cp = self._checkpoint((ctype, cbytes), where)
+            metadata = self._metadata((mtype, mbytes), where)
             versions = cp["channel_versions"]
             have = {ch for ch, v in versions.items() if (ns, ch, str(v)) in stored}
             nodes.append(
@@ -170,7 +180,8 @@ class SqliteThreadOps:
         thread's index row, and drop the thread if nothing is left."""
         live = set()
         for _, ns, cid, _, ctype, cbytes, *_ in conn.execute(sql.THREAD_CHECKPOINTS, (tid,)).fetchall():
-            for ch, ver in self._loads((ctype, cbytes), f"checkpoint {cid!r}")["channel_versions"].items():
+            where = f"checkpoint {cid!r} of thread {self._name(conn, tid)} (ns {ns!r})"
+            for ch, ver in self._checkpoint((ctype, cbytes), where)["channel_versions"].items():
                 live.add((ns, ch, str(ver)))
         if not live and not conn.execute(sql.ANY_CHECKPOINT, (tid,)).fetchone():
             self._drop_thread(conn, tid, tombstone=False)
@@ -193,7 +204,7 @@ class SqliteThreadOps:
     def _info(self, conn: sqlite3.Connection, row: Any) -> ThreadInfo:
         thread_id, created, updated, count, size, cid, mtype, mbytes, tid = row
         namespaces = tuple(r[0] for r in conn.execute(sql.THREAD_NAMESPACES, (tid,)))
-        metadata = self._loads((mtype, mbytes), f"metadata of thread {thread_id!r}") if cid else {}
+        metadata = self._metadata((mtype, mbytes), f"checkpoint {cid!r} of thread {thread_id!r}") if cid else {}
         return ThreadInfo(thread_id, created, updated, count, namespaces, cid, metadata, size)
 
     def list_threads(
@@ -223,12 +234,12 @@ class SqliteThreadOps:
 
     def thread_info(self, thread_id: str) -> ThreadInfo | None:
         with self._db.read() as conn:
-            row = conn.execute(sql.THREAD_INFO, (str(thread_id),)).fetchone()
+            row = conn.execute(sql.THREAD_INFO, (thread_key(thread_id),)).fetchone()
             return self._info(conn, row) if row else None
 
     def has_thread(self, thread_id: str) -> bool:
         with self._db.read() as conn:
-            row = conn.execute(sql.THREAD_COUNT, (str(thread_id),)).fetchone()
+            row = conn.execute(sql.THREAD_COUNT, (thread_key(thread_id),)).fetchone()
             return bool(row and row[0])
 
     # --- retention and reclaim --------------------------------------------------------
@@ -269,7 +280,7 @@ class SqliteThreadOps:
         with self._db.read() as conn:
             tid = None
             if thread_id is not None:
-                row = conn.execute(sql.TID_OF, (str(thread_id),)).fetchone()
+                row = conn.execute(sql.TID_OF, (thread_key(thread_id),)).fetchone()
                 if not row:
                     return StorageReport(0)
                 tid = row[0]

@@ -120,14 +120,27 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
         except Exception as exc:
             raise CorruptDataError(f"{what} could not be decoded: {exc}") from exc
 
+    def _checkpoint(self, typed: tuple[str, Any], where: str) -> dict[str, Any]:
+        """A decoded checkpoint row, checked to be one (a damaged row can decode to anything)."""
+        cp = self._loads(typed, where)
+        if not isinstance(cp, dict) or not isinstance(cp.get("channel_versions"), dict):
+            raise CorruptDataError(f"{where} is not a checkpoint (it decodes to {type(cp).__name__})")
+        return cp
+
+    def _metadata(self, typed: tuple[str, Any], where: str) -> dict[str, Any]:
+        md = self._loads(typed, f"metadata of {where}")
+        if not isinstance(md, dict):
+            raise CorruptDataError(f"metadata of {where} is not a mapping (it decodes to {type(md).__name__})")
+        return md
+
     def _load(self, conn: sqlite3.Connection, rows: Sequence[Any]) -> list[CheckpointTuple]:
         """Build tuples for checkpoint rows: one query for their blobs, one for writes."""
         decoded = []
         blob_keys: list[tuple[Any, ...]] = []
         for cpk, thread_id, tid, ns, cid, parent_id, ctype, cbytes, mtype, mbytes in rows:
             where = f"checkpoint {cid!r} of thread {thread_id!r} (ns {ns!r})"
-            checkpoint = self._loads((ctype, cbytes), where)
-            metadata = self._loads((mtype, mbytes), f"metadata of {where}")
+            checkpoint = self._checkpoint((ctype, cbytes), where)
+            metadata = self._metadata((mtype, mbytes), where)
             decoded.append((thread_id, tid, ns, cid, parent_id, checkpoint, metadata, where))
             blob_keys += [(tid, ns, ch, str(v)) for ch, v in checkpoint["channel_versions"].items()]
         blobs = self._fetch_blobs(conn, blob_keys)
@@ -319,7 +332,8 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             if not chain:
                 return
             versions = {
-                c: self._loads((t, b), f"checkpoint {c!r}")["channel_versions"] for c, _, t, b in chain
+                c: self._checkpoint((t, b), f"checkpoint {c!r} (ns {ns!r})")["channel_versions"]
+                for c, _, t, b in chain
             }
             keys = [(tid, ns, ch, str(v[ch])) for v in versions.values() for ch in wanted if ch in v]
             values = {
@@ -328,7 +342,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
                 if blob[0] != "empty"
             }
             writes: dict[str, list[Any]] = {}
-            ids = [c for c, *_ in chain]
+            ids = list(dict.fromkeys(c for c, *_ in chain))  # a damaged parent cycle repeats ids
             for part in sql.chunks(ids, 1 + len(wanted)):
                 for wcid, task_id, ch, wtype, value, path, idx in conn.execute(
                     sql.channel_writes_for(len(part), len(wanted)), [*part, tid, ns, *wanted]

@@ -78,6 +78,7 @@ __all__ = [
     "SAFE_TYPES",
     "AllowEntry",
     "DisallowedTypeError",
+    "encrypts",
     "RefusedDataError",
     "StrictEncryptedSerializer",
     "StrictSerializer",
@@ -523,6 +524,14 @@ class StrictEncryptedSerializer(StrictSerializer):
 
 
 # --- factories ---------------------------------------------------------------------------
+
+
+def encrypts(serde: Any) -> bool:
+    """Does `serde` encrypt what it writes? (LangGraph marks ciphertext `type+cipher`.)"""
+    try:
+        return "+" in serde.dumps_typed({"zerograph": "probe"})[0]
+    except Exception:
+        return False
 
 
 def default_serializer() -> StrictSerializer:

@@ -236,11 +236,6 @@ def test_values_and_writes_are_not_on_disk_in_plaintext(make_serde: Any, tmp_pat
     conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqliteSaver's checkpoint_meta filter index stores metadata values as plaintext "
-    "canonical JSON even with an encrypted serde (reported to the lead with a keyed-HMAC proposal)",
-)
 def test_metadata_is_not_on_disk_in_plaintext(make_serde: Any, tmp_path: Path) -> None:
     """With encryption on, no metadata value is readable anywhere in the SQLite file."""
     path = tmp_path / "enc.db"

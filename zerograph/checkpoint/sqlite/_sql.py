@@ -190,6 +190,7 @@ THREAD_BLOB_KEYS = "SELECT rowid, ns, channel, version, type, base FROM blobs WH
 THREAD_TASK_WRITE_OWNERS = (
     "SELECT DISTINCT ns, checkpoint_id FROM writes WHERE tid = ? AND channel = ?"
 )
+ALL_METADATA = "SELECT cpk, tid, ns, checkpoint_id, metadata_type, metadata FROM checkpoints"
 RUN_CHECKPOINTS = (
     "SELECT c.cpk, c.tid, c.ns, c.checkpoint_id FROM checkpoint_meta m "
     "JOIN checkpoints c ON c.cpk = m.cpk WHERE m.key = 'run_id' AND m.value = ?"

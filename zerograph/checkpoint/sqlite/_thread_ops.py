@@ -19,6 +19,7 @@ from zerograph.checkpoint.base import (
     check_prune_args,
     checkpoint_time,
     encode_filter_value,
+    metadata_matches,
     plan_prune,
     thread_key,
     unseeded_channels,
@@ -48,6 +49,7 @@ class SqliteThreadOps:
 
     _db: Database
     clock: Any
+    _index_metadata: bool
 
     def _checkpoint(self, typed: tuple[str, Any], where: str) -> dict[str, Any]:  # SqliteSaver's
         raise NotImplementedError
@@ -83,11 +85,21 @@ class SqliteThreadOps:
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         if isinstance(run_ids, str):
             raise ConfigError("delete_for_runs takes a list of run ids, not one string")
-        runs = list(dict.fromkeys(encode_filter_value(str(r)) for r in run_ids))
+        runs = list(dict.fromkeys(str(r) for r in run_ids))
         if not runs:
             return
         with self._db.write() as conn:
-            doomed = [row for value in runs for row in conn.execute(sql.RUN_CHECKPOINTS, (value,))]
+            if self._index_metadata:
+                doomed = [
+                    row for run in runs for row in conn.execute(sql.RUN_CHECKPOINTS, (encode_filter_value(run),))
+                ]
+            else:  # no plaintext index: read every checkpoint's (decrypted) metadata
+                wanted = set(runs)
+                doomed = [
+                    (cpk, tid, ns, cid)
+                    for cpk, tid, ns, cid, mtype, mbytes in conn.execute(sql.ALL_METADATA)
+                    if str(self._metadata((mtype, mbytes), f"checkpoint {cid!r}").get("run_id")) in wanted
+                ]
             for cpk, tid, ns, cid in doomed:
                 self._delete_checkpoint(conn, cpk, tid, ns, cid)
             for tid in {tid for _, tid, _, _ in doomed}:
@@ -220,15 +232,26 @@ class SqliteThreadOps:
         newest root checkpoint's metadata (same rules as `list`)."""
         validate_list_args(filter, None, None)
         limit = check_page_limit(limit)
-        query, params = sql.threads_query(
-            filter=[(k, None if v is None else encode_filter_value(v)) for k, v in (filter or {}).items()],
-            updated_after=timestamp(updated_after, "updated_after"),
-            updated_before=timestamp(updated_before, "updated_before"),
-            after=decode_cursor(cursor),
-            limit=limit,
-        )
-        with self._db.read() as conn:
-            page = [self._info(conn, row) for row in conn.execute(query, params).fetchall()]
+        in_python = bool(filter) and not self._index_metadata  # encrypted metadata
+        after = decode_cursor(cursor)
+        page: list[ThreadInfo] = []
+        while len(page) < limit:
+            query, params = sql.threads_query(
+                filter=[] if in_python else [
+                    (k, None if v is None else encode_filter_value(v)) for k, v in (filter or {}).items()
+                ],
+                updated_after=timestamp(updated_after, "updated_after"),
+                updated_before=timestamp(updated_before, "updated_before"),
+                after=after,
+                limit=limit,
+            )
+            with self._db.read() as conn:
+                found = [self._info(conn, row) for row in conn.execute(query, params).fetchall()]
+            page += [t for t in found if not in_python or metadata_matches(t.metadata, filter)]
+            if len(found) < limit or not in_python:
+                break
+            after = (found[-1].updated_at, found[-1].thread_id)
+        page = page[:limit]
         more = len(page) == limit
         return ThreadPage(page, encode_cursor(page[-1].updated_at, page[-1].thread_id) if more else None)
 

@@ -27,6 +27,7 @@ from zerograph.checkpoint.base import (
     assemble_delta_history,
     checkpoint_config,
     encode_filter_value,
+    metadata_matches,
     parse_target,
     prepare_metadata,
     sort_writes,
@@ -38,6 +39,7 @@ from zerograph.checkpoint.sqlite import _sql as sql
 from zerograph.checkpoint.sqlite._connection import Database
 from zerograph.checkpoint.sqlite._thread_ops import SqliteThreadOps
 from zerograph.errors import ConfigError, CorruptDataError
+from zerograph.serde import encrypts
 
 logger = logging.getLogger("zerograph")
 
@@ -65,6 +67,10 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             `sweep()`; None (default) keeps threads until deleted.
         sweep_interval: With `ttl`, also sweep on a background thread this often.
         clock: Returns Unix seconds (thread times, TTL); injectable for tests.
+        metadata_index: `"auto"` (default) keeps an indexed copy of metadata for
+            filters unless the serializer encrypts; `"plain"` keeps it even then (the
+            metadata is then readable in the file); `"off"` never writes it (filters
+            decode metadata instead, slower).
     """
 
     def __init__(
@@ -77,8 +83,16 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
         ttl: float | timedelta | None = None,
         sweep_interval: float | timedelta | None = None,
         clock: Callable[[], float] | None = None,
+        metadata_index: str = "auto",
     ) -> None:
         super().__init__(serde=serde)
+        if metadata_index not in ("auto", "plain", "off"):
+            raise ConfigError(f"metadata_index must be 'auto', 'plain' or 'off', got {metadata_index!r}")
+        # The filter index holds metadata as plaintext: with an encrypting serializer it
+        # is off unless asked for, and filters run on decrypted metadata instead.
+        self._index_metadata = metadata_index == "plain" or (
+            metadata_index == "auto" and not encrypts(self.serde)
+        )
         try:
             self._db = Database(conn_string, timeout=timeout, synchronous=synchronous)
         except ValueError as exc:
@@ -276,14 +290,16 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
     ) -> Iterator[list[CheckpointTuple]]:
         before_id = validate_list_args(filter, before, limit)
         target = parse_target(config, default_ns=None) if config is not None else None
-        pairs = [
+        # Without a metadata index (encrypted metadata), filter decrypted metadata here.
+        in_python = bool(filter) and not self._index_metadata
+        pairs = [] if in_python else [
             (key, None if value is None else encode_filter_value(value))
             for key, value in (filter or {}).items()
         ]
         remaining = limit
         after: tuple[str, int] | None = None
         while remaining is None or remaining > 0:
-            size = LIST_PAGE if remaining is None else min(LIST_PAGE, remaining)
+            size = LIST_PAGE if remaining is None or in_python else min(LIST_PAGE, remaining)
             query, params = sql.list_query(
                 thread_id=target.thread_id if target else None,
                 ns=target.checkpoint_ns if target else None,
@@ -296,13 +312,15 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             with self._db.read() as conn:
                 rows = conn.execute(query, params).fetchall()
                 page = self._load(conn, rows)
+            if in_python:
+                page = [t for t in page if metadata_matches(t.metadata, filter)][:remaining]
             if page:
                 yield page  # outside the transaction: the caller may use the saver here
             if len(rows) < size:
                 return
             after = (rows[-1][4], rows[-1][0])
             if remaining is not None:
-                remaining -= len(rows)
+                remaining -= len(page)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -421,7 +439,11 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             {k: v for k, v in checkpoint.items() if k != "channel_values"}
         )
         mtype, mbytes = self.serde.dumps_typed(merged)
-        meta_rows = [(key, encode_filter_value(value)) for key, value in merged.items()]
+        meta_rows = (
+            [(key, encode_filter_value(value)) for key, value in merged.items()]
+            if self._index_metadata
+            else []
+        )
         values = checkpoint.get("channel_values", {})
         blob_rows = [
             (ch, str(ver), *(self.serde.dumps_typed(values[ch]) if ch in values else EMPTY))

@@ -24,6 +24,7 @@ from zerograph.checkpoint.base import (
     checkpoint_config,
     parse_target,
     prepare_metadata,
+    thread_key,
     validate_list_args,
     write_rows,
 )
@@ -70,8 +71,13 @@ class RedisSaverBase(BaseCheckpointSaver):
     ) -> None:
         super().__init__(serde=serde)
         self.key_prefix = check_prefix(key_prefix)
-        self._ops = ThreadOps(self)
         self._init_retention(ttl, sweep_interval, clock)
+
+    @property
+    def _ops(self) -> ThreadOps:
+        # Built per call (it is tiny): a `with_allowlist()` clone is a shallow copy with
+        # its own serializer, and its operations must use that one.
+        return ThreadOps(self)
 
     # --- drivers (subclasses) ----------------------------------------------------------
 
@@ -138,7 +144,13 @@ class RedisSaverBase(BaseCheckpointSaver):
     ) -> Op:
         if isinstance(thread_ids, str):
             raise ConfigError("prune takes a list of thread ids, not one string")
-        return self._ops.prune(thread_ids, check_prune_args(strategy, keep_last, older_than))
+        plan = check_prune_args(strategy, keep_last, older_than)
+        return self._ops.prune([thread_key(t) for t in thread_ids], plan)
+
+    def _copy_op(self, source_thread_id: str, target_thread_id: str) -> Op:
+        src = thread_key(source_thread_id, "source_thread_id")
+        dst = thread_key(target_thread_id, "target_thread_id")
+        return self._ops.copy(src, dst)
 
     def _runs_op(self, run_ids: Sequence[str]) -> Op:
         if isinstance(run_ids, str):
@@ -161,7 +173,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         return ThreadPage(infos, encode_cursor(last_score, infos[-1].thread_id) if more else None)
 
     def _has_op(self, thread_id: str) -> Op:
-        (n,) = yield [("ZCARD", self._ops.keys(str(thread_id)).id)]
+        (n,) = yield [("ZCARD", self._ops.keys(thread_key(thread_id)).id)]
         return bool(n)
 
     def _sweep_op(self, now: float | None) -> Op:
@@ -207,13 +219,13 @@ class RedisSaverBase(BaseCheckpointSaver):
         self._sync(self._put_writes_op(config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
-        self._sync(self._ops.delete(str(thread_id)))
+        self._sync(self._ops.delete(thread_key(thread_id)))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         self._sync(self._runs_op(run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._sync(self._ops.copy(str(source_thread_id), str(target_thread_id)))
+        self._sync(self._copy_op(source_thread_id, target_thread_id))
 
     def prune(
         self,
@@ -245,7 +257,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         return self._sync(self._threads_op(filter, updated_after, updated_before, limit, cursor))
 
     def thread_info(self, thread_id: str) -> ThreadInfo | None:
-        return self._sync(self._ops.thread_info(str(thread_id)))
+        return self._sync(self._ops.thread_info(thread_key(thread_id)))
 
     def has_thread(self, thread_id: str) -> bool:
         return self._sync(self._has_op(thread_id))
@@ -254,7 +266,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         return self._sync(self._sweep_op(now))
 
     def storage_report(self, thread_id: str | None = None) -> StorageReport:
-        return self._sync(self._ops.storage(thread_id))
+        return self._sync(self._ops.storage(None if thread_id is None else thread_key(thread_id)))
 
     def vacuum(self) -> None:
         """Nothing to do: Redis frees memory as keys are deleted."""
@@ -293,13 +305,13 @@ class RedisSaverBase(BaseCheckpointSaver):
         await self._async(self._put_writes_op(config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._async(self._ops.delete(str(thread_id)))
+        await self._async(self._ops.delete(thread_key(thread_id)))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await self._async(self._runs_op(run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._async(self._ops.copy(str(source_thread_id), str(target_thread_id)))
+        await self._async(self._copy_op(source_thread_id, target_thread_id))
 
     async def aprune(
         self,
@@ -331,7 +343,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         return await self._async(self._threads_op(filter, updated_after, updated_before, limit, cursor))
 
     async def athread_info(self, thread_id: str) -> ThreadInfo | None:
-        return await self._async(self._ops.thread_info(str(thread_id)))
+        return await self._async(self._ops.thread_info(thread_key(thread_id)))
 
     async def ahas_thread(self, thread_id: str) -> bool:
         return await self._async(self._has_op(thread_id))
@@ -340,7 +352,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         return await self._async(self._sweep_op(now))
 
     async def astorage_report(self, thread_id: str | None = None) -> StorageReport:
-        return await self._async(self._ops.storage(thread_id))
+        return await self._async(self._ops.storage(None if thread_id is None else thread_key(thread_id)))
 
     async def avacuum(self) -> None:
         """Nothing to do: Redis frees memory as keys are deleted."""

@@ -48,7 +48,7 @@ Op = Generator[Batch, list[Any], Any]
 
 READ_ONLY = frozenset(
     {
-        "GET", "EXISTS", "HGET", "HMGET", "HGETALL", "HKEYS", "HLEN", "ZCARD", "ZRANGE",
+        "GET", "EXISTS", "HEXISTS", "HGET", "HMGET", "HGETALL", "HKEYS", "HLEN", "ZCARD", "ZRANGE",
         "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZSCAN", "ZSCORE",
         "PING",
     }
@@ -132,9 +132,15 @@ class SyncDriver:
         raise AssertionError("unreachable")
 
     def _once(self, batch: Batch) -> list[Any]:
+        cluster = hasattr(self.client, "get_node_from_key")
         with self.client.pipeline(transaction=False) as pipe:
             for cmd in batch:
-                pipe.execute_command(*(cmd.evalsha() if isinstance(cmd, Call) else cmd))
+                if isinstance(cmd, Call) and cluster:
+                    # Name the node: redis-py's sync cluster pipeline would otherwise ask
+                    # the server for an EVALSHA's keys (COMMAND GETKEYS), a round trip each.
+                    pipe.execute_command(*cmd.evalsha(), target_nodes=self.client.get_node_from_key(cmd.keys[0]))
+                else:
+                    pipe.execute_command(*(cmd.evalsha() if isinstance(cmd, Call) else cmd))
             replies = list(pipe.execute(raise_on_error=False))
         retry, error = _check(batch, replies)
         for i in retry:  # the script is not cached on that server (yet): EVAL caches it

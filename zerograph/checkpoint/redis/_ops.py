@@ -4,9 +4,10 @@ A method here returns an operation (`Op`): it yields lists of commands, gets the
 replies, and returns the result. `RedisSaver` runs operations with the sync driver,
 `AsyncRedisSaver` with the async one (see `_driver.py`). No I/O happens here.
 
-Reads are plain pipelines. A read that spans round trips checks the thread's `epoch`
-(bumped by every deletion) at both ends and starts over if it moved, so a reader never
-sees a checkpoint without its values, even while prune, delete or TTL expiry runs.
+Reads are plain pipelines, yet a reader never sees a checkpoint without its values or
+writes, even while prune, delete or TTL expiry runs: see `hydrate`. The delta-history
+walk, which spans many checkpoints, checks the thread's `epoch` (bumped by deletions)
+instead and starts over if it moved.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from zerograph.checkpoint.redis._keys import (
     unpack,
     upper,
 )
-from zerograph.checkpoint.redis._scripts import PUT, PUT_WRITES
+from zerograph.checkpoint.redis._scripts import INDEX, PUT, PUT_WRITES
 from zerograph.checkpoint.threads import DEFAULT_TOMBSTONE_TTL
-from zerograph.errors import CorruptDataError, StorageError
+from zerograph.errors import CorruptDataError, StorageError, ZerographError
 
 logger = logging.getLogger("zerograph")
 
@@ -117,6 +118,8 @@ class Ops:
     def loads(self, typed: Sequence[Any], what: str) -> Any:
         try:
             return self.saver.serde.loads_typed((_text(typed[0]), typed[1] or b""))
+        except ZerographError:  # e.g. the strict serializer refusing a type: say so as is
+            raise
         except Exception as exc:
             raise CorruptDataError(f"{what} could not be decoded: {exc}") from exc
 
@@ -125,13 +128,10 @@ class Ops:
 
     def index_cmds(self, thread_id: str, now: float, run: str | None) -> list[Any]:
         """Register a thread (and a run of it) in the global indexes: idempotent."""
-        cmds: list[Any] = [("ZADD", threads_key(self.prefix), repr(now), thread_id)]
+        ttl = self.ttl_ms()
+        cmds: list[Any] = [Call(INDEX, [threads_key(self.prefix)], [ttl, repr(now), thread_id])]
         if run is not None:
-            cmds.append(("ZADD", runs_key(self.prefix), 0, run_member(run, thread_id)))
-        if self.saver.ttl:
-            cmds.append(("PEXPIRE", threads_key(self.prefix), self.ttl_ms()))
-            if run is not None:
-                cmds.append(("PEXPIRE", runs_key(self.prefix), self.ttl_ms()))
+            cmds.append(Call(INDEX, [runs_key(self.prefix)], [ttl, 0, run_member(run, thread_id)]))
         return cmds
 
     def unindex(self, thread_id: str, runs: Iterable[str] = ()) -> Op:
@@ -183,30 +183,32 @@ class Ops:
 
     # --- loading checkpoints ---------------------------------------------------------
 
-    def fetch_rows(self, items: Sequence[tuple[str, str, str]]) -> Generator[Any, Any, tuple[list[Row], dict[str, bytes | None]]]:
+    def fetch_rows(self, items: Sequence[tuple[str, str, str]]) -> Generator[Any, Any, list[Row]]:
         """Checkpoint and metadata records of `(thread, ns, id)` items (missing ones
-        dropped), the fields of their writes, and each thread's epoch."""
+        dropped), with the fields of their pending writes."""
         batch: list[Any] = []
-        threads = list(dict.fromkeys(t for t, _, _ in items))
         for thread_id, ns, cid in items:
             keys, f = self.keys(thread_id), field(ns, cid)
             p = prefix_of(ns, cid)
             batch += [("HGET", keys.cp, f), ("HGET", keys.md, f), ("ZRANGEBYLEX", keys.wi, b"[" + p, b"(" + upper(p))]
-        batch += [("HGET", self.keys(t).head, "epoch") for t in threads]
         replies = yield batch
-        epochs = dict(zip(threads, (_epoch(r) for r in replies[3 * len(items) :])))
         rows = []
         for n, (thread_id, ns, cid) in enumerate(items):
             cp, md, wf = replies[3 * n : 3 * n + 3]
             if cp is not None and md is not None:
                 rows.append(Row(thread_id, ns, cid, cp, md, list(wf or [])))
-        return rows, epochs
+        return rows
 
     def hydrate(
-        self, rows: list[Row], epochs: dict[str, bytes | None], filter: dict[str, Any] | None = None
-    ) -> Generator[Any, Any, list[CheckpointTuple] | None]:
-        """Build tuples for rows (after the metadata filter). Returns None if a thread's
-        epoch moved since `fetch_rows` (something was deleted): the caller starts over."""
+        self, rows: list[Row], filter: dict[str, Any] | None = None
+    ) -> Generator[Any, Any, list[CheckpointTuple]]:
+        """Build tuples for rows (after the metadata filter): values and writes in one
+        round trip. A checkpoint deleted meanwhile (prune, delete, TTL) is left out.
+
+        Why that is enough: values and writes are only ever deleted with the checkpoints
+        that use them (blob collection backs off if a checkpoint was written since it
+        looked), so a checkpoint record that still exists *after* its values and writes
+        were read had all of them."""
         decoded = []
         for row in rows:
             where = f"checkpoint {row.cid!r} of thread {row.thread_id!r} (ns {row.ns!r})"
@@ -229,18 +231,18 @@ class Ops:
             if row.write_fields:
                 batch.append(("HMGET", keys.wr, *row.write_fields))
             spans.append((chans, bool(chans), bool(row.write_fields)))
-        threads = list(dict.fromkeys(r.thread_id for r, *_ in decoded))
-        batch += [("HGET", self.keys(t).head, "epoch") for t in threads]
+        batch += [("HEXISTS", self.keys(r.thread_id).cp, field(r.ns, r.cid)) for r, *_ in decoded]
         replies = yield batch
-        if any(_epoch(e) != epochs.get(t) for t, e in zip(threads, replies[len(replies) - len(threads) :])):
-            return None
+        still = replies[len(replies) - len(decoded) :]
         out: list[CheckpointTuple] = []
         pos = 0
-        for (row, checkpoint, metadata, parent, where), (chans, has_blobs, has_writes) in zip(decoded, spans):
+        for (row, checkpoint, metadata, parent, where), (chans, has_blobs, has_writes), alive in zip(decoded, spans, still):
             blobs = replies[pos] if has_blobs else []
             pos += has_blobs
             writes = replies[pos] if has_writes else []
             pos += has_writes
+            if not alive:
+                continue
             values = {}
             for ch, blob in zip(chans, blobs):
                 if blob is not None:
@@ -283,12 +285,8 @@ class Ops:
         self, items: Sequence[tuple[str, str, str]], filter: dict[str, Any] | None = None
     ) -> Generator[Any, Any, list[CheckpointTuple]]:
         """Tuples for `(thread, ns, id)` items, in the given order; missing ones dropped."""
-        for _ in range(READ_RETRIES):
-            rows, epochs = yield from self.fetch_rows(items)
-            result = yield from self.hydrate(rows, epochs, filter)
-            if result is not None:
-                return result
-        raise StorageError("checkpoints kept being deleted while they were read; try again")
+        rows = yield from self.fetch_rows(items)
+        return (yield from self.hydrate(rows, filter))
 
     # --- reads -----------------------------------------------------------------------
 
@@ -438,7 +436,7 @@ class Ops:
             if not latest:
                 return []
             cid = unfield(latest[0])[1]
-        md, epoch = yield [("HGET", keys.md, field(ns, cid)), ("HGET", keys.head, "epoch")]
+        epoch, md = yield [("HGET", keys.head, "epoch"), ("HGET", keys.md, field(ns, cid))]
         if md is None:
             return []
         cur = _text(unpack(md, "metadata record")[2])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["COPY", "DELETE", "DROP", "PUT", "PUT_WRITES", "Script"]
+__all__ = ["COPY", "DELETE", "DROP", "INDEX", "PUT", "PUT_WRITES", "Script"]
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,16 @@ class Script:
 
 
 _TOUCH = """
--- With a TTL, every key of the thread gets the same expiry on every write, so the
--- thread expires whole; the tombstone outlives it to refuse late writes.
+-- With a TTL, every key of the thread gets the same absolute expiry (server time) on
+-- every write, so the thread expires whole, to the millisecond; the tombstone outlives
+-- it to refuse late writes.
 local function touch(now, ttl, tomb_ms)
   if ttl > 0 then
-    for i = 1, 10 do redis.call('PEXPIRE', KEYS[i], ttl) end
-    redis.call('SET', KEYS[11], now, 'PX', ttl + tomb_ms)
+    local t = redis.call('TIME')
+    local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+    for i = 1, 10 do redis.call('PEXPIREAT', KEYS[i], at) end
+    redis.call('SET', KEYS[11], now)
+    redis.call('PEXPIREAT', KEYS[11], at + tomb_ms)
   end
 end
 
@@ -109,14 +113,16 @@ return {1, created}
 """,
 )
 
-# Remove some checkpoints (prune, delete_for_runs), only if no checkpoint was written
-# since the caller read the thread (`rev`), so the blobs it found unreferenced still are.
+# Remove some checkpoints (prune, delete_for_runs) with their writes, then the blobs the
+# caller found unreferenced, but those only if no checkpoint was written since the caller
+# read the thread (`rev`): a new checkpoint may reference them. Returns {n, 1 | 0 = blobs
+# left for another try}.
 # ARGV: rev, n, then n x (F(ns,id), F(id,ns), F(ns,id), ns, writes prefix, run member | ''),
 #       then the blob fields to delete.
 DROP = Script(
     "drop",
     """
-if (redis.call('HGET', KEYS[1], 'rev') or '') ~= ARGV[1] then return -1 end
+local gc = (redis.call('HGET', KEYS[1], 'rev') or '') == ARGV[1]
 local n = tonumber(ARGV[2])
 local freed, i = 0, 3
 for _ = 1, n do
@@ -137,14 +143,18 @@ for _ = 1, n do
   end
   i = i + 6
 end
-for j = i, #ARGV do
-  freed = freed + redis.call('HSTRLEN', KEYS[4], ARGV[j])
-  redis.call('HDEL', KEYS[4], ARGV[j])
+if gc then
+  for j = i, #ARGV do
+    freed = freed + redis.call('HSTRLEN', KEYS[4], ARGV[j])
+    redis.call('HDEL', KEYS[4], ARGV[j])
+  end
 end
-redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
-redis.call('HINCRBY', KEYS[1], 'rev', 1)
-redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-return n
+if n > 0 or (gc and #ARGV >= i) then
+  redis.call('HINCRBY', KEYS[1], 'bytes', -freed)
+  redis.call('HINCRBY', KEYS[1], 'rev', 1)
+  redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+end
+return {n, gc and 1 or 0}
 """,
 )
 
@@ -196,6 +206,25 @@ for _, k in ipairs({6, 7, 8, 9}) do
 end
 redis.call('HSET', KEYS[1], 'created', now, 'updated', now, 'rev', 1, 'epoch', 0, 'bytes', bytes)
 touch(now, ttl, tomb_ms)
+return 1
+""",
+)
+
+# Add a member to a global index (thread list, run list). The index key expires only when
+# every thread in it may have: a writer without TTL makes it persistent, a writer with a
+# TTL only ever lengthens its expiry. ARGV: ttl_ms (0 = none), score, member.
+INDEX = Script(
+    "index",
+    """
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[1])
+if ttl == 0 then
+  redis.call('PERSIST', KEYS[1])
+else
+  local left = redis.call('PTTL', KEYS[1])
+  if existed == 0 or (left >= 0 and left < ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
 return 1
 """,
 )

@@ -2,9 +2,11 @@
 delete (with a tombstone), delete_for_runs, copy, prune, sweep, list_threads,
 thread_info and storage reports.
 
-Anything that rewrites part of a thread reads it, decides in Python (`plan_prune`), then
-runs a script that applies the decision only if the thread's `rev` is unchanged; if a
-checkpoint was written meanwhile, it reads again (a few times, then gives up loudly).
+Anything that removes part of a thread reads it, decides in Python (`plan_prune`), then
+runs a script that deletes the chosen checkpoints and their writes. Blobs are shared
+between checkpoints, so the script deletes the ones the caller found unreferenced only
+if no checkpoint was written since the read (the thread's `rev`); otherwise it reads
+again and retries that part (a busy thread's leftovers go at its next prune).
 """
 
 from __future__ import annotations
@@ -85,9 +87,20 @@ class ThreadOps(Ops):
             return None
         return Snapshot(self, thread_id, rev, _hash(cp), _hash(md), list(blobs or []))
 
-    def drop(self, snap: Snapshot, doomed: list[bytes]) -> Generator[Any, Any, bool]:
-        """Delete checkpoints (fields of `snap.cp`) with their writes and the blobs no
-        survivor references. False if the thread changed since `snap` was read."""
+    def drop(self, snap: Snapshot, doomed: list[bytes]) -> Generator[Any, Any, None]:
+        """Delete checkpoints (fields of `snap.cp`) with their writes, then the blobs no
+        survivor references. If a checkpoint was written since `snap` was read, the blobs
+        are left and collected from a fresh read (a few tries; then the next prune)."""
+        done = yield from self._drop(snap, doomed)
+        for _ in range(CAS_RETRIES):
+            if done:
+                return
+            fresh = yield from self.snapshot(snap.thread_id)
+            if fresh is None:
+                return
+            done = yield from self._drop(fresh, [])
+
+    def _drop(self, snap: Snapshot, doomed: list[bytes]) -> Generator[Any, Any, bool]:
         live = set()
         args: list[Any] = [snap.rev, len(doomed)]
         gone = set(doomed)
@@ -98,9 +111,11 @@ class ThreadOps(Ops):
             else:
                 for ch, ver in snap.checkpoint(f)["channel_versions"].items():
                     live.add(field(ns, ch, str(ver)))
-        args += [b for b in snap.blob_fields if b not in live]
-        (status,) = yield [Call(DROP, self.keys(snap.thread_id).all, args)]
-        return status != -1
+        dead = [b for b in snap.blob_fields if b not in live]
+        if not doomed and not dead:
+            return True
+        ((_, collected),) = yield [Call(DROP, self.keys(snap.thread_id).all, args + dead)]
+        return bool(collected)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Op:
         runs = list(dict.fromkeys(str(r) for r in run_ids))
@@ -116,33 +131,27 @@ class ThreadOps(Ops):
                 start = b"(" + members[-1]
         wanted = set(runs)
         for thread_id in threads:
-            for _ in range(CAS_RETRIES):
-                snap = yield from self.snapshot(thread_id)
-                if snap is None:  # the thread is gone: drop its index entries
-                    yield from self.unindex(thread_id, runs)
-                    break
-                doomed = [f for f in snap.ids if snap.meta(f)[2] in wanted]
-                if not doomed or (yield from self.drop(snap, doomed)):
-                    break
-            else:
-                raise StorageError(f"thread {thread_id!r} kept changing during delete_for_runs; try again")
+            snap = yield from self.snapshot(thread_id)
+            if snap is None:  # the thread is gone: drop its index entries
+                yield from self.unindex(thread_id, runs)
+                continue
+            doomed = [f for f in snap.ids if snap.meta(f)[2] in wanted]
+            if doomed:
+                yield from self.drop(snap, doomed)
 
     def prune(self, thread_ids: Sequence[str], plan: PrunePlan) -> Op:
         for thread_id in dict.fromkeys(str(t) for t in thread_ids):
             if plan.keep_last is None:
                 yield from self.delete(thread_id)
                 continue
-            for _ in range(CAS_RETRIES):
-                snap = yield from self.snapshot(thread_id)
-                if snap is None:
-                    break
-                nodes = yield from self._nodes(snap)
-                keep = plan_prune(nodes, plan)
-                doomed = [f for f, key in snap.ids.items() if key not in keep]
-                if not doomed or (yield from self.drop(snap, doomed)):
-                    break
-            else:
-                raise StorageError(f"thread {thread_id!r} kept changing during prune; try again")
+            snap = yield from self.snapshot(thread_id)
+            if snap is None:
+                continue
+            nodes = yield from self._nodes(snap)
+            keep = plan_prune(nodes, plan)
+            doomed = [f for f, key in snap.ids.items() if key not in keep]
+            if doomed:
+                yield from self.drop(snap, doomed)
 
     def _nodes(self, snap: Snapshot) -> Generator[Any, Any, list[CheckpointNode]]:
         stored = {tuple(unfield(b)) for b in snap.blob_fields}

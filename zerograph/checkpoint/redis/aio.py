@@ -5,9 +5,10 @@ loop that awaits them. Its sync methods run the same operations on a sync client
 it creates itself (`from_url`) or the `sync_client` you pass; without one they raise.
 
 An asyncio connection belongs to the loop that opened it. The saver remembers that
-loop: if it is later used from another loop (tests often make one loop per test), the
-old connections of a client it owns are dropped first; and `close()` works from sync
-code, even after that loop has been closed.
+loop: if it is later used from another loop (tests often make one loop per test), a
+client it owns is replaced by a fresh one (the old one's sockets closed); and `close()`
+works from sync code, even after that loop has been closed. A client you pass in must
+be used from one loop, as redis-py requires.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class AsyncRedisSaver(RedisSaverBase):
         self._driver = AsyncDriver(client)
         self._sync_client = sync_client
         self._make_sync: Callable[[], Any] | None = None
+        self._make_async: Callable[[], Any] | None = None
         self._owns_sync = False
         self._loop: asyncio.AbstractEventLoop | None = None
         if sweep_interval is not None and sync_client is None:
@@ -95,11 +97,12 @@ class AsyncRedisSaver(RedisSaverBase):
             from redis.asyncio.cluster import RedisCluster as AsyncCluster
             from redis.cluster import RedisCluster
 
-            client: Any = AsyncCluster.from_url(url, **opts)
+            make_async: Callable[[], Any] = functools.partial(AsyncCluster.from_url, url, **opts)
             make_sync: Callable[[], Any] = functools.partial(RedisCluster.from_url, url, **sync_opts)
         else:
-            client = aredis.Redis.from_url(url, **opts)
+            make_async = functools.partial(aredis.Redis.from_url, url, **opts)
             make_sync = functools.partial(redis.Redis.from_url, url, **sync_opts)
+        client = make_async()
         sync_client = make_sync() if sweep_interval is not None else None
         saver = cls(
             client, sync_client=sync_client, key_prefix=key_prefix, ttl=ttl,
@@ -108,6 +111,7 @@ class AsyncRedisSaver(RedisSaverBase):
         saver._owns_client = True
         saver._owns_sync = True
         saver._make_sync = make_sync
+        saver._make_async = make_async
         return saver
 
     @property
@@ -122,8 +126,12 @@ class AsyncRedisSaver(RedisSaverBase):
             raise SaverClosedError("this AsyncRedisSaver was closed; create a new one")
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            if self._loop is not None and self._owns_client:
-                _drop_connections(self._client, self._loop)  # they belong to the old loop
+            if self._loop is not None and self._owns_client and self._make_async is not None:
+                # Its connections belong to the old loop: close them and start afresh
+                # (a cluster client would otherwise be re-initialised in place).
+                _drop_connections(self._client, self._loop)
+                self._client = self._make_async()
+                self._driver = AsyncDriver(self._client)
             self._loop = loop
         return await self._driver.run(op)
 

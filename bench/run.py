@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` and `zerograph` i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import report  # noqa: E402
-from bench.workloads import SCALES, WORKLOADS, warmup  # noqa: E402
+from bench.workloads import SCALES, WORKLOADS, Scale, warmup  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--baseline", action="store_true",
                     help="also time LangGraph's list(None)-grouped baseline for list_threads at full scale (slow)")
     ap.add_argument("--dir", type=Path, default=None, help="where the temporary databases go (default: $TMPDIR)")
+    ap.add_argument("--render", type=Path, default=None, metavar="JSON",
+                    help="measure nothing: print the report of a run saved with --json")
     args = ap.parse_args(argv)
     args.only = [x for x in args.only.split(",") if x]
     unknown = set(args.only) - set(names)
@@ -57,8 +59,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def render(path: Path) -> int:
+    """Print the report of a saved run (same samples, current report code)."""
+    saved = json.loads(path.read_text())
+    scale = Scale(**saved["scale"])
+    lines = [f"## zerograph benchmark: scale `{scale.name}`, {saved['reps']} repetition(s)", "",
+             f"Command: `{saved['command']}` (rendered from {path.name})", "",
+             *report.machine_lines(saved["machine"]), "", report.RATIO_NOTE, ""]
+    for workload in WORKLOADS:
+        if workload.name in saved["results"]:
+            lines += report.workload_table(workload, saved["results"][workload.name])
+    verdicts = report.targets(saved["results"], scale)
+    lines += ["### Issue #4 targets", "", *report.targets_table(verdicts, scale, saved["reps"]),
+              f"Total wall time: {saved['seconds']:.0f} s.", ""]
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(args.render)
     scale = SCALES[args.scale]
     reps = args.reps or scale.reps
     selected = [w for w in WORKLOADS if not args.only or w.name in args.only]

@@ -429,3 +429,15 @@ def test_import_without_redis_py_names_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "pip install 'zerograph[redis]'" in out.stdout
+
+
+def test_missing_server_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis-server a Redis test is skipped with the reason, but under CI=true it
+    fails: CI must never go green without having run the Redis tests."""
+    monkeypatch.setattr(redis_servers.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(redis_servers, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="redis-server not found"):
+        redis_servers.require()
+    monkeypatch.setattr(redis_servers, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        redis_servers.require()

@@ -18,5 +18,8 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py --scale quick
+
 clean:
 	rm -rf $(VENV) checkpoints.db checkpoints.db-wal checkpoints.db-shm

@@ -101,7 +101,7 @@ class RedisServer:
     def cli(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(
             ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), *args],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True, text=True, timeout=30, check=False,
         )
         if check and out.returncode != 0:
             raise RuntimeError(f"redis-cli {' '.join(args)} failed: {out.stderr or out.stdout}")
@@ -160,7 +160,7 @@ class RedisCluster:
         addresses = [f"127.0.0.1:{p}" for p in ports]
         out = subprocess.run(
             ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, check=False,
         )
         if out.returncode != 0:
             self.stop()

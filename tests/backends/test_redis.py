@@ -22,8 +22,8 @@ from tests.contract.conftest import checkpoint, config
 
 redis = pytest.importorskip("redis") if redis_servers.available() or not redis_servers.IN_CI else None
 
-from zerograph.checkpoint.redis import AsyncRedisSaver, RedisSaver  # noqa: E402
-from zerograph.checkpoint.redis._keys import (  # noqa: E402
+from zerograph.checkpoint.redis import AsyncRedisSaver, RedisSaver
+from zerograph.checkpoint.redis._keys import (
     ThreadKeys,
     escape_key_part,
     field,
@@ -31,7 +31,7 @@ from zerograph.checkpoint.redis._keys import (  # noqa: E402
     threads_key,
     unfield,
 )
-from zerograph.errors import ConfigError, CorruptDataError, UnsupportedOperation  # noqa: E402
+from zerograph.errors import ConfigError, CorruptDataError, UnsupportedOperation
 
 SERVERS = ["redis", "redis-cluster"]
 
@@ -293,14 +293,14 @@ def test_readers_never_see_a_checkpoint_without_its_values(saver: RedisSaver) ->
                     assert set(values) == {"a", "b", "c"}, values
                     assert values["b"] == ["x" * 50] * values["a"]
                     seen[0] += 1
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
     def pruner() -> None:
         try:
             while not stop.is_set():
                 saver.prune(["t"], keep_last=3)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
     parent = step(saver, "t", "", None, {"a": 0, "b": [], "c": "const"}, 1)["configurable"]["checkpoint_id"]
@@ -337,7 +337,7 @@ def test_put_writes_from_parallel_tasks_all_land(saver: RedisSaver) -> None:
     for w in workers:
         w.join()
     writes = saver.get_tuple(cfg).pending_writes
-    assert len(writes) == 8 * 20 * 2 and len(set((t, c) for t, c, _ in writes)) == 8 * 20 * 2
+    assert len(writes) == 8 * 20 * 2 and len({(t, c) for t, c, _ in writes}) == 8 * 20 * 2
 
 
 # --- clients, loops, extras ----------------------------------------------------------
@@ -427,7 +427,7 @@ def test_import_without_redis_py_names_the_extra() -> None:
         "import sys; sys.modules['redis'] = None\n"
         "try:\n    import zerograph.checkpoint.redis\nexcept ImportError as e:\n    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert "pip install 'zerograph[redis]'" in out.stdout
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from zerograph.checkpoint.redis._scripts import Script
 from zerograph.errors import StorageError, StorageTimeout
 
-__all__ = ["AsyncDriver", "Cmd", "Op", "SyncDriver", "Call"]
+__all__ = ["AsyncDriver", "Call", "Cmd", "Op", "SyncDriver"]
 
 Cmd = tuple[Any, ...]
 
@@ -31,7 +31,7 @@ Cmd = tuple[Any, ...]
 class Call:
     """A script call in a batch: `EVALSHA` with its keys (all in one slot) and args."""
 
-    __slots__ = ("script", "keys", "args")
+    __slots__ = ("args", "keys", "script")
 
     def __init__(self, script: Script, keys: list[str], args: list[Any]) -> None:
         self.script, self.keys, self.args = script, keys, args

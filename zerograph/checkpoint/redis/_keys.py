@@ -43,7 +43,7 @@ import ormsgpack
 
 from zerograph.errors import ConfigError, CorruptDataError
 
-__all__ = ["ThreadKeys", "field", "unfield", "pack", "unpack", "escape_key_part", "upper"]
+__all__ = ["ThreadKeys", "escape_key_part", "field", "pack", "unfield", "unpack", "upper"]
 
 _KEY_UNSAFE = re.compile(r"[%:{}\x00-\x20\x7f]")
 

@@ -62,7 +62,8 @@ def _b(value: Any) -> bytes | None:
     return str(value).encode()
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any) -> Any:
+    """A reply as str (bytes decoded); None and other values unchanged."""
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -494,7 +495,7 @@ class Ops:
                         continue
                     t, ch, wt, wb, path, idx = unpack(rec, "write")
                     if _text(ch) in wanted:
-                        load = lambda wt=wt, wb=wb: self.loads((wt, wb), "pending write")  # noqa: E731
+                        load = lambda wt=wt, wb=wb: self.loads((wt, wb), "pending write")
                         writes.append((_text(t), _text(ch), load, _text(path), idx))
                 ancestors.append(Ancestor(values, writes))
                 remaining -= set(values)

@@ -28,7 +28,6 @@ from zerograph.checkpoint.redis._driver import Call, Op
 from zerograph.checkpoint.redis._keys import (
     field,
     prefix_of,
-    run_member,
     run_member_thread,
     runs_key,
     threads_key,
@@ -241,8 +240,10 @@ class ThreadOps(Ops):
         (status,) = yield [Call(COPY, d.all, args)]
         if status == -2:
             raise ConfigError(f"copy_thread target {dst!r} already has checkpoints; delete it first")
-        for run in sorted(runs) or [None]:
-            yield self.index_cmds(dst, now, run)
+        batch = self.index_cmds(dst, now, None)
+        for run in sorted(runs):
+            batch += self.index_cmds(dst, now, run)[1:]  # the run entry; the thread is above
+        yield batch
 
     # --- listing threads ---------------------------------------------------------------
 

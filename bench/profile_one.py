@@ -23,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.workloads import SCALES, WORKLOADS, warmup  # noqa: E402
+from bench.workloads import SCALES, WORKLOADS, warmup
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ import platform
 import sqlite3
 import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -42,7 +43,8 @@ def machine() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
+            done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=False)
+            return done.stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -180,7 +182,7 @@ def targets(results: dict[str, Any], scale: Any) -> list[tuple[str, str, str]]:
     "not settled": the machine's noise decides that one, not the code."""
     out: list[tuple[str, str, str]] = []
 
-    def check(name: str, value: float | None, ok: Any, shown: str, per_rep: list[float] = ()) -> None:
+    def check(name: str, value: float | None, ok: Any, shown: str, per_rep: Sequence[float] = ()) -> None:
         if value is None:
             out.append((name, "not measured in this run", "n/a"))
             return
@@ -258,9 +260,12 @@ def targets_table(rows: list[tuple[str, str, str]], scale: Any, reps: int) -> li
     if scale.name == "full":
         lines = ["At the issue's sizes (`--scale full`).", ""]
     else:
-        lines = [f"At `--scale {scale.name}`, smaller than the issue's sizes (agent thread {scale.agent_steps} steps "
-                 f"instead of 200, history {scale.history} checkpoints instead of 1,000, {reps} repetition(s)): "
-                 "indicative only; the verdicts that count come from `--scale full`.", ""]
+        lines = [
+            (f"At `--scale {scale.name}`, smaller than the issue's sizes (agent thread {scale.agent_steps} steps "
+             f"instead of 200, history {scale.history} checkpoints instead of 1,000, {reps} repetition(s)): "
+             "indicative only; the verdicts that count come from `--scale full`."),
+            "",
+        ]
     lines += ["| target (issue #4) | measured | verdict |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return lines + [""]

@@ -29,8 +29,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `bench` and `zerograph` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report  # noqa: E402
-from bench.workloads import SCALES, WORKLOADS, Scale, warmup  # noqa: E402
+from bench import report
+from bench.workloads import SCALES, WORKLOADS, Scale, warmup
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                             continue
                         work = root / f"{workload.name}-{c.key}-{side}-{rep}".replace("+", "_")
                         work.mkdir()
+                        sample: dict[str, Any]
                         try:
                             sample = contender.measure(work / "bench.db", scale)
-                        except Exception as exc:  # report it, keep measuring the rest
+                        except Exception as exc:  # noqa: BLE001 - report it in the table, keep measuring the rest
                             sample = {"error": f"{type(exc).__name__}: {exc}"}
                             traceback.print_exc(file=sys.stderr)
                         finally:

@@ -31,10 +31,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.base import create_checkpoint
+from langgraph.checkpoint.base import Checkpoint, create_checkpoint
 from langgraph.types import Interrupt
 
 INTERRUPT_EVERY = 5
@@ -193,9 +193,9 @@ class Timeline:
             "versions_seen": {k: dict(v) for k, v in self.seen.items()},
             "updated_channels": None,
         }
-        cp = create_checkpoint(base, None, step)
+        cp = create_checkpoint(cast(Checkpoint, base), None, step)
         cp["updated_channels"] = sorted(changed)
-        cp.pop("pending_sends", None)  # v4 checkpoints carry none; Pregel's have none either
+        cast(dict, cp).pop("pending_sends", None)  # Pregel's v4 checkpoints carry none
         metadata = {"source": source, "step": step, "parents": {}, "run_id": self.run_id}
         return cp, metadata
 

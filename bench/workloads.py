@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_metadata
 from langgraph.checkpoint.memory import InMemorySaver as LGInMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -34,7 +35,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver as LGSqliteSaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 from bench import list_threads as lt
-from bench.savers import PAIRS, SaverSpec, ZG_SQLITE, concurrent_session, session
+from bench.savers import PAIRS, ZG_SQLITE, SaverSpec, concurrent_session, session
 from bench.sim import Plan, Timeline, agent_ops, check_latest, make_messages
 
 clock = time.perf_counter
@@ -145,6 +146,12 @@ class Workload:
         return self.comparisons(scale, args, keys)
 
 
+def _bind(
+    measure: Callable[[SaverSpec, Path, Scale], dict[str, float]], spec: SaverSpec
+) -> Callable[[Path, Scale], dict[str, float]]:
+    return lambda path, scale: measure(spec, path, scale)
+
+
 def _pairs(measure: Callable[[SaverSpec, Path, Scale], dict[str, float]], keys: list[str]) -> list[Comparison]:
     out = []
     for key in keys:
@@ -155,8 +162,8 @@ def _pairs(measure: Callable[[SaverSpec, Path, Scale], dict[str, float]], keys: 
             continue
         out.append(Comparison(
             key,
-            Contender(pair.ours.label, lambda p, s, spec=pair.ours: measure(spec, p, s)),
-            Contender(pair.theirs.label, lambda p, s, spec=pair.theirs: measure(spec, p, s)),
+            Contender(pair.ours.label, _bind(measure, pair.ours)),
+            Contender(pair.theirs.label, _bind(measure, pair.theirs)),
             pair.note,
         ))
     return out
@@ -498,7 +505,7 @@ def measure_e2e(spec: SaverSpec, path: Path, scale: Scale) -> dict[str, float]:
     plain = builder.compile()
     question = HumanMessage(content=make_messages(1, seed=22)[0].content, id="q")
 
-    def config(k: int) -> dict[str, Any]:
+    def config(k: int) -> RunnableConfig:
         return {"configurable": {"thread_id": f"e2e-{k}"}, "recursion_limit": 4 * scale.e2e_messages}
 
     def check(out: Any) -> None:
@@ -617,7 +624,7 @@ class ListThreadsContender:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")  # the fill is not measured; only make it faster
             try:
-                lt.fill(LGSqliteSaver(conn), scale.lt_threads, scale.lt_checkpoints)
+                lt.fill(cast(Any, LGSqliteSaver(conn)), scale.lt_threads, scale.lt_checkpoints)
             finally:
                 conn.close()
         self.fill_s = clock() - start

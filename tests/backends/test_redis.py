@@ -31,6 +31,7 @@ from zerograph.checkpoint.redis._keys import (
     threads_key,
     unfield,
 )
+from zerograph.checkpoint.redis.saver import close_client
 from zerograph.errors import ConfigError, CorruptDataError, UnsupportedOperation
 
 SERVERS = ["redis", "redis-cluster"]
@@ -355,7 +356,7 @@ def test_a_client_passed_in_is_not_closed(server: str) -> None:
             step(saver, "t", "", None, {"a": 1}, 1)
         assert client.ping()
     finally:
-        client.close()
+        close_client(client)  # RedisCluster.from_url's close() alone leaves node pools open
 
 
 def test_a_decoding_client_is_refused() -> None:
@@ -441,3 +442,48 @@ def test_missing_server_skips_locally_and_fails_in_ci(monkeypatch: pytest.Monkey
     monkeypatch.setattr(redis_servers, "IN_CI", True)
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         redis_servers.require()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_closed_saver_refuses_work(server: str, flavour: str) -> None:
+    """After close() every operation raises SaverClosedError (a redis-py client would
+    silently reconnect); closing twice is fine."""
+    from zerograph.errors import SaverClosedError
+
+    cls = AsyncRedisSaver if flavour == "async" else RedisSaver
+    saver = cls.from_url(url_of(server), cluster=server == "redis-cluster", key_prefix=prefix())
+    saver.put(config("t"), checkpoint({"a": 1}, {"a": "1"}), {}, {"a": "1"})
+    saver.close()
+    saver.close()
+    with pytest.raises(SaverClosedError):
+        saver.get_tuple(config("t"))
+    with pytest.raises(SaverClosedError):
+        asyncio.run(saver.aget_tuple(config("t")))
+
+
+def test_close_waits_for_an_operation_in_flight(saver: RedisSaver) -> None:
+    """close() lets a write that another thread is running finish before closing."""
+    from zerograph.checkpoint.redis._driver import SyncDriver
+
+    started, release = threading.Event(), threading.Event()
+    real = SyncDriver.execute
+
+    def slow(self: Any, batch: Any) -> Any:
+        started.set()
+        release.wait(10)
+        return real(self, batch)
+
+    results: list[Any] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SyncDriver, "execute", slow)
+        writer = threading.Thread(target=lambda: results.append(step(saver, "t", "", None, {"a": 1}, 1)))
+        writer.start()
+        assert started.wait(10)
+        closer = threading.Thread(target=saver.close)
+        closer.start()
+        time.sleep(0.2)
+        assert closer.is_alive()  # waiting for the write
+        release.set()
+        writer.join(10)
+        closer.join(10)
+    assert results and not closer.is_alive()

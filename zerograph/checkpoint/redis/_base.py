@@ -5,6 +5,7 @@ driver. The subclasses only say which driver runs sync calls and which runs asyn
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,9 +43,44 @@ from zerograph.checkpoint.threads import (
     encode_cursor,
     timestamp,
 )
-from zerograph.errors import ConfigError
+from zerograph.errors import ConfigError, SaverClosedError
 
-__all__ = ["RedisSaverBase"]
+__all__ = ["Lifecycle", "RedisSaverBase"]
+
+
+class Lifecycle:
+    """Open/closed state and the operations in flight, shared with `with_allowlist` clones.
+
+    `close()` waits for running operations before it closes the client: Pregel runs
+    writes on background threads, and a redis-py client used during or after `close()`
+    quietly reconnects (a cluster client even re-discovers the cluster), leaving sockets
+    nobody closes. After `close()`, operations raise `SaverClosedError`.
+    """
+
+    def __init__(self) -> None:
+        self.cv = threading.Condition()
+        self.inflight = 0
+        self.closed = False
+
+    def enter(self, what: str) -> None:
+        with self.cv:
+            if self.closed:
+                raise SaverClosedError(f"this {what} was closed; create a new one")
+            self.inflight += 1
+
+    def leave(self) -> None:
+        with self.cv:
+            self.inflight -= 1
+            self.cv.notify_all()
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Mark closed and wait for running operations; False if already closed."""
+        with self.cv:
+            if self.closed:
+                return False
+            self.closed = True
+            self.cv.wait_for(lambda: self.inflight == 0, timeout=timeout)
+            return True
 
 
 def check_client(client: Any) -> None:
@@ -71,6 +107,7 @@ class RedisSaverBase(BaseCheckpointSaver):
     ) -> None:
         super().__init__(serde=serde)
         self.key_prefix = check_prefix(key_prefix)
+        self._life = Lifecycle()
         self._init_retention(ttl, sweep_interval, clock)
 
     @property

@@ -23,8 +23,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from zerograph.checkpoint.redis._base import RedisSaverBase, check_client
 from zerograph.checkpoint.redis._driver import AsyncDriver, Op, SyncDriver
-from zerograph.checkpoint.redis.saver import client_options
-from zerograph.errors import ConfigError, SaverClosedError, UnsupportedOperation
+from zerograph.checkpoint.redis.saver import client_options, close_client
+from zerograph.errors import ConfigError, UnsupportedOperation
 
 __all__ = ["AsyncRedisSaver"]
 
@@ -56,7 +56,6 @@ class AsyncRedisSaver(RedisSaverBase):
             check_client(sync_client)
         self._client = client
         self._owns_client = False
-        self._closed = False
         self._driver = AsyncDriver(client)
         self._sync_client = sync_client
         self._make_sync: Callable[[], Any] | None = None
@@ -122,30 +121,34 @@ class AsyncRedisSaver(RedisSaverBase):
     # --- drivers -------------------------------------------------------------------------
 
     async def _async(self, op: Op) -> Any:
-        if self._closed:
-            raise SaverClosedError("this AsyncRedisSaver was closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            if self._loop is not None and self._owns_client and self._make_async is not None:
-                # Its connections belong to the old loop: close them and start afresh
-                # (a cluster client would otherwise be re-initialised in place).
-                _drop_connections(self._client, self._loop)
-                self._client = self._make_async()
-                self._driver = AsyncDriver(self._client)
-            self._loop = loop
-        return await self._driver.run(op)
+        self._life.enter(type(self).__name__)
+        try:
+            loop = asyncio.get_running_loop()
+            if loop is not self._loop:
+                if self._loop is not None and self._owns_client and self._make_async is not None:
+                    # Its connections belong to the old loop: close them and start afresh
+                    # (a cluster client would otherwise be re-initialised in place).
+                    _drop_connections(self._client, self._loop)
+                    self._client = self._make_async()
+                    self._driver = AsyncDriver(self._client)
+                self._loop = loop
+            return await self._driver.run(op)
+        finally:
+            self._life.leave()
 
     def _sync(self, op: Op) -> Any:
-        if self._closed:
-            raise SaverClosedError("this AsyncRedisSaver was closed; create a new one")
-        if self._sync_client is None:
-            if self._make_sync is None:
-                raise UnsupportedOperation(
-                    "this AsyncRedisSaver has no sync client: await the a* method instead, "
-                    "or pass sync_client=redis.Redis(...) (from_url makes one for you)"
-                )
-            self._sync_client = self._make_sync()
-        return SyncDriver(self._sync_client).run(op)
+        self._life.enter(type(self).__name__)
+        try:
+            if self._sync_client is None:
+                if self._make_sync is None:
+                    raise UnsupportedOperation(
+                        "this AsyncRedisSaver has no sync client: await the a* method instead, "
+                        "or pass sync_client=redis.Redis(...) (from_url makes one for you)"
+                    )
+                self._sync_client = self._make_sync()
+            return SyncDriver(self._sync_client).run(op)
+        finally:
+            self._life.leave()
 
     async def asetup(self) -> None:
         """Check the server answers. Nothing to create: keys appear as they are written."""
@@ -157,29 +160,34 @@ class AsyncRedisSaver(RedisSaverBase):
     # --- closing -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        super().close()  # the sweeper
+        """Stop the sweeper, let running operations finish, close owned clients."""
+        RedisSaverBase.close(self)  # the sweeper
+        if not self._life.close(timeout=0):
+            return
+        deadline = asyncio.get_running_loop().time() + 30
+        while self._life.inflight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # other tasks on this loop finish their operations
         self._close_sync_client()
-        if self._owns_client and not self._closed:
-            self._closed = True
+        if self._owns_client:
             loop = asyncio.get_running_loop()
             if self._loop is not None and self._loop is not loop:
                 _drop_connections(self._client, self._loop)
             await _aclose(self._client)
-        self._closed = True
 
     def close(self) -> None:
         """Close from sync code, wherever the client's loop is (running, stopped, closed)."""
-        super().close()
-        self._close_sync_client()
-        if not self._owns_client or self._closed:
-            self._closed = True
-            return
-        self._closed = True
+        RedisSaverBase.close(self)
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        # Wait for running operations unless they need this very thread's loop to finish.
+        if not self._life.close(timeout=0 if loop is not None and loop is running else 30):
+            return
+        self._close_sync_client()
+        if not self._owns_client:
+            return
         if loop is None or loop.is_closed() or loop is running:
             _drop_connections(self._client, loop)
         elif loop.is_running():  # another thread runs it
@@ -189,7 +197,7 @@ class AsyncRedisSaver(RedisSaverBase):
 
     def _close_sync_client(self) -> None:
         if self._sync_client is not None and self._owns_sync:
-            self._sync_client.close()
+            close_client(self._sync_client)
             self._sync_client = None
 
 

@@ -15,7 +15,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from zerograph.checkpoint.redis._base import RedisSaverBase, check_client
 from zerograph.checkpoint.redis._driver import Op, SyncDriver
 
-__all__ = ["RedisSaver", "client_options"]
+__all__ = ["RedisSaver", "client_options", "close_client"]
 
 
 def client_options(kwargs: dict[str, Any], *, cluster: bool, asyncio_client: bool) -> dict[str, Any]:
@@ -33,6 +33,25 @@ def client_options(kwargs: dict[str, Any], *, cluster: bool, asyncio_client: boo
         opts["retry"] = Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
         opts.setdefault("retry_on_error", [ConnectionError, TimeoutError])
     return opts
+
+
+def _ping() -> Op:
+    yield [("PING",)]
+
+
+def close_client(client: Any) -> None:
+    """Close a sync client the saver created, sockets included.
+
+    `RedisCluster.from_url` builds each node's client on a pool it passes in, and
+    redis-py's `close()` leaves such pools connected: disconnect them explicitly.
+    """
+    manager = getattr(client, "nodes_manager", None)
+    if manager is not None:
+        nodes = [*manager.nodes_cache.values(), *manager.startup_nodes.values()]
+        for node in nodes:
+            if node.redis_connection is not None:
+                node.redis_connection.connection_pool.disconnect()
+    client.close()
 
 
 class RedisSaver(RedisSaverBase):
@@ -109,19 +128,23 @@ class RedisSaver(RedisSaverBase):
 
     def setup(self) -> None:
         """Check the server answers. Nothing to create: keys appear as they are written."""
-        self._driver.execute([("PING",)])
+        self._sync(_ping())
 
     def close(self) -> None:
+        """Stop the sweeper, wait for running operations, close an owned client."""
         super().close()
-        if self._owns_client and self._client is not None:
-            self._client.close()
-            self._owns_client = False
+        if self._life.close() and self._owns_client:
+            close_client(self._client)
 
     def _sync(self, op: Op) -> Any:
-        return self._driver.run(op)
+        self._life.enter(type(self).__name__)
+        try:
+            return self._driver.run(op)
+        finally:
+            self._life.leave()
 
     async def _async(self, op: Op) -> Any:
-        return await asyncio.to_thread(self._driver.run, op)
+        return await asyncio.to_thread(self._sync, op)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

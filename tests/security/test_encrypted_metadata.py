@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import BACKENDS, make_saver
 from tests.contract.conftest import Driver, Timeline, config
 from zerograph.checkpoint.sqlite import SqliteSaver
 from zerograph.errors import ConfigError
@@ -58,3 +59,33 @@ def test_plain_index_is_opt_in(tmp_path: Path) -> None:
     assert SECRET.encode() in b"".join(p.read_bytes() for p in tmp_path.iterdir())
     with pytest.raises(ConfigError, match="metadata_index"):
         SqliteSaver(":memory:", metadata_index="sometimes")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_ids_are_not_stored_in_plaintext_when_encrypting(backend: str, tmp_path: Path) -> None:
+    """With encryption on, a run id appears nowhere in the store, and delete_for_runs works."""
+    run = "run-7f3a9c-plaintext-marker"
+    saver = make_saver(backend, "sync", tmp_path, serde=encrypted_serializer(key=KEY))
+    try:
+        drv = Driver(saver, "sync")
+        Timeline(drv, "t1").step({"a": 1}, run_id=run)
+        Timeline(drv, "t2").step({"a": 2}, run_id="other-run")
+        if backend.startswith("redis"):
+            client = saver._client  # the saver's own client: dump every key and value
+            nodes = client.get_nodes() if hasattr(client, "get_nodes") else [None]
+            dump = b""
+            for node in nodes:
+                keys = client.keys("*", target_nodes=node) if node is not None else client.keys("*")
+                for key in keys:
+                    dump += key + repr(client.dump(key)).encode()
+        elif backend == "sqlite-file":
+            saver._db._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            dump = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+        else:
+            dump = b""  # in-memory stores: nothing on disk
+        assert dump or backend in ("memory", "sqlite-memory")
+        assert run.encode() not in dump
+        saver.delete_for_runs([run])
+        assert not saver.has_thread("t1") and saver.has_thread("t2")
+    finally:
+        saver.close()

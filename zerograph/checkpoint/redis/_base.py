@@ -5,6 +5,8 @@ driver. The subclasses only say which driver runs sync calls and which runs asyn
 
 from __future__ import annotations
 
+import hashlib
+
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -43,6 +45,7 @@ from zerograph.checkpoint.threads import (
     encode_cursor,
     timestamp,
 )
+from zerograph.serde import encrypts
 from zerograph.errors import ConfigError, SaverClosedError
 
 __all__ = ["Lifecycle", "RedisSaverBase"]
@@ -133,7 +136,7 @@ class RedisSaverBase(BaseCheckpointSaver):
         ns, cid = target.checkpoint_ns or "", checkpoint["id"]
         merged = prepare_metadata(config, metadata)
         run = merged.get("run_id")
-        run = None if run is None else str(run)
+        run = None if run is None else self._run_token(str(run))
         cp = self._ops.dumps({k: v for k, v in checkpoint.items() if k != "channel_values"})
         md = pack(*self.serde.dumps_typed(merged), target.checkpoint_id, run)
         values = checkpoint.get("channel_values", {})
@@ -192,7 +195,17 @@ class RedisSaverBase(BaseCheckpointSaver):
     def _runs_op(self, run_ids: Sequence[str]) -> Op:
         if isinstance(run_ids, str):
             raise ConfigError("delete_for_runs takes a list of run ids, not one string")
-        return self._ops.delete_for_runs(run_ids)
+        return self._ops.delete_for_runs([self._run_token(str(r)) for r in run_ids])
+
+    def _run_token(self, run_id: str) -> str:
+        """A run id as the run index stores it. With an encrypting serializer, a SHA-256
+        digest: the plaintext run id then exists only inside the encrypted metadata."""
+        cached = self.__dict__.get("_encrypting")
+        if cached is None or cached[0] is not self.serde:  # with_allowlist clones swap serde
+            cached = self.__dict__["_encrypting"] = (self.serde, encrypts(self.serde))
+        if not cached[1]:
+            return run_id
+        return "sha256:" + hashlib.sha256(run_id.encode("utf-8")).hexdigest()
 
     def _threads_op(
         self, filter: Any, updated_after: Any, updated_before: Any, limit: int, cursor: str | None

@@ -69,14 +69,13 @@ BLOB_BYTES = "SELECT tid, channel, coalesce(sum(length(value)), 0) FROM blobs"
 WRITE_BYTES = "SELECT tid, channel, coalesce(sum(length(value)), 0) FROM writes"
 
 
-def scoped(statement: str, tid: int | None) -> tuple[str, tuple[Any, ...]]:
-    """One of the *_BYTES / THREAD_NAMES statements, for one thread or all, grouped."""
-    group = " GROUP BY tid" + (", channel" if "channel" in statement else "")
-    if statement == THREAD_NAMES:
-        group = ""
-    if tid is None:
-        return statement + group, ()
-    return statement + " WHERE tid = ?" + group, (tid,)
+def scoped(statement: str, tid: int | None, group_by: str = "") -> tuple[str, tuple[Any, ...]]:
+    """One of the *_BYTES / THREAD_NAMES statements, for one thread (indexed) or all.
+
+    `group_by` is a column list from the caller's code, never user input.
+    """
+    where, params = ("", ()) if tid is None else (" WHERE tid = ?", (tid,))
+    return statement + where + (f" GROUP BY {group_by}" if group_by else ""), params
 
 
 def threads_query(

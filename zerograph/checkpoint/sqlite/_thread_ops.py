@@ -311,11 +311,11 @@ class SqliteThreadOps:
             by_thread: dict[str, int] = {}
             by_channel: dict[str, int] = {}
             rows = 0
-            for t, n in conn.execute(*sql.scoped(sql.CHECKPOINT_BYTES, tid)):
+            for t, n in conn.execute(*sql.scoped(sql.CHECKPOINT_BYTES, tid, "tid")):
                 by_thread[names[t]] = by_thread.get(names[t], 0) + n
                 rows += n
             for statement in (sql.BLOB_BYTES, sql.WRITE_BYTES):
-                for t, ch, n in conn.execute(*sql.scoped(statement, tid)):
+                for t, ch, n in conn.execute(*sql.scoped(statement, tid, "tid, channel")):
                     by_thread[names[t]] = by_thread.get(names[t], 0) + n
                     by_channel[ch] = by_channel.get(ch, 0) + n
         return StorageReport(sum(by_thread.values()), by_thread, by_channel, rows)

@@ -195,27 +195,15 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
     ) -> dict[tuple[Any, ...], tuple[str, Any]]:
         """Stored values for `(tid, ns, channel, version)` keys, as `(type, bytes)`.
 
-        Tails (see `_codec`) are joined to their bases; bases not among `keys` are
-        fetched too, a round of one query each, at most `FULL_EVERY` rounds.
+        `blobs_for` also returns every base a tail (see `_codec`) extends, in the same
+        query; a base that is missing makes decoding raise `CorruptDataError`.
         """
         rows: dict[tuple[Any, ...], tuple[str, int, Any, Any]] = {}
-        todo = list(dict.fromkeys(keys))
-        while todo:
-            before = len(rows)
-            for part in sql.chunks(todo, 4):
-                for tid, ns, ch, ver, btype, enc, base, value in conn.execute(
-                    sql.blobs_for(len(part)), [x for key in part for x in key]
-                ):
-                    rows[(tid, ns, ch, ver)] = (btype, enc, base, value)
-            if len(rows) == before:
-                break  # what is left does not exist (decoding says so if it matters)
-            todo = list(
-                dict.fromkeys(
-                    (tid, ns, ch, base)
-                    for (tid, ns, ch, _), (_, enc, base, _) in rows.items()
-                    if enc & codec.TAIL and (tid, ns, ch, base) not in rows
-                )
-            )
+        for part in sql.chunks(list(dict.fromkeys(keys)), 4):
+            for tid, ns, ch, ver, btype, enc, base, value in conn.execute(
+                sql.blobs_for(len(part)), [x for key in part for x in key]
+            ):
+                rows[(tid, ns, ch, ver)] = (btype, enc, base, value)
         decoded: dict[tuple[Any, ...], bytes | None] = {}
 
         def data(key: tuple[Any, ...], depth: int = 0) -> bytes | None:

@@ -69,9 +69,14 @@ from langgraph.checkpoint.serde.jsonplus import (
     EXT_PYDANTIC_V1,
     EXT_PYDANTIC_V2,
     JsonPlusSerializer,
+    _msgpack_default,
+    _msgpack_enc,
 )
+from langgraph.checkpoint.serde.jsonplus import _option as _PACK_OPTIONS
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
+from zerograph._encode_memo import EncodeMemo
+from zerograph._fast_models import FastModels
 from zerograph.errors import ConfigError, CorruptDataError, DisallowedTypeError, RefusedDataError
 
 __all__ = [
@@ -152,9 +157,15 @@ class _Decoder:
     raises (it reports `ValueError('ext_hook failed')`), so the hook keeps the first
     real error and `run` raises that one."""
 
-    def __init__(self, allowed: frozenset[TypeKey], resolve: Callable[[TypeKey], Any]) -> None:
+    def __init__(
+        self,
+        allowed: frozenset[TypeKey],
+        resolve: Callable[[TypeKey], Any],
+        fast: FastModels,
+    ) -> None:
         self.allowed = allowed
         self.resolve = resolve
+        self.fast = fast
         self.error: BaseException | None = None
 
     def run(self, data: bytes) -> Any:
@@ -217,6 +228,10 @@ class _Decoder:
                 return cls(*arg)
             if code == EXT_METHOD_SINGLE_ARG:
                 return getattr(cls, tup[3])(arg)
+            if code == EXT_PYDANTIC_V2 and isinstance(arg, dict):
+                obj = self.fast.load(cls, arg)  # what cls(**arg) returns, unvalidated
+                if obj is not None:
+                    return obj
             if not isinstance(arg, dict) or not all(isinstance(k, str) for k in arg):
                 raise TypeError("keyword arguments are not a dict of str")
             if code == EXT_CONSTRUCTOR_KW_ARGS:
@@ -294,6 +309,45 @@ class _Scan:
             self.refused.add(f"msgpack extension {code}")
 
 
+# --- encoding ----------------------------------------------------------------------------
+
+
+class _Encoder:
+    """One msgpack encode, byte for byte LangGraph's (its extension hook and options),
+    with two additions: pydantic models are looked up in the serializer's `EncodeMemo`
+    by content before `model_dump()` runs, and every extension written is checked
+    against the allowlist (`refused` names what `_Decoder` would refuse)."""
+
+    def __init__(self, allowed: frozenset[TypeKey], memo: EncodeMemo) -> None:
+        self.allowed = allowed
+        self.memo = memo
+        self.refused: set[str] = set()
+
+    def default(self, obj: Any) -> Any:
+        key = self.memo.key(obj)
+        if key is None:
+            ext = _msgpack_default(obj)
+            if isinstance(ext, ormsgpack.Ext):
+                self._check(ormsgpack.packb(ext))
+            return ext
+        payload = self.memo.get(key)
+        if payload is None:
+            cls = obj.__class__
+            # LangGraph's pydantic v2 branch of _msgpack_default, keeping the payload
+            payload = _msgpack_enc((cls.__module__, cls.__name__, obj.model_dump(), "model_validate_json"))
+            if self._check(payload, (cls.__module__, cls.__name__)):
+                self.memo.put(key, payload)  # only what passed the check is ever reused
+        return ormsgpack.Ext(EXT_PYDANTIC_V2, payload)
+
+    def _check(self, data: bytes, key: TypeKey | None = None) -> bool:
+        scan = _Scan(self.allowed)
+        scan.check(data)
+        if key is not None and key not in self.allowed:
+            scan.refused.add(_dotted(key))
+        self.refused |= scan.refused
+        return not scan.refused
+
+
 # --- the serializers -------------------------------------------------------------------
 
 
@@ -323,6 +377,8 @@ class StrictSerializer(JsonPlusSerializer):
         self.allowed: frozenset[TypeKey] = SAFE_TYPES | user
         self.check_writes = check_writes
         self._classes: dict[TypeKey, Any] = {}
+        self._fast = FastModels()
+        self._memo = EncodeMemo()
         self._lc_reviver: Any = None
 
     def __repr__(self) -> str:
@@ -343,6 +399,8 @@ class StrictSerializer(JsonPlusSerializer):
         clone = copy.copy(self)
         clone.allowed = self.allowed | extra
         clone._classes = {}
+        clone._fast = FastModels()
+        clone._memo = EncodeMemo()  # entries were checked against the old allowlist only
         return clone
 
     def _resolve(self, key: TypeKey) -> Any:
@@ -362,30 +420,30 @@ class StrictSerializer(JsonPlusSerializer):
     # --- SerializerProtocol ----------------------------------------------------------
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if obj is None or isinstance(obj, (bytes, bytearray)):
+            return super().dumps_typed(obj)
+        encoder = _Encoder(self.allowed, self._memo)
         try:
-            typed = super().dumps_typed(obj)
+            typed = ("msgpack", ormsgpack.packb(obj, default=encoder.default, option=_PACK_OPTIONS))
         except TypeError as exc:  # ormsgpack.MsgpackEncodeError is a TypeError
             raise TypeError(
                 f"cannot store this {type(obj).__name__}: {exc}. Store plain data, or a "
                 f"pydantic model / dataclass / enum you allow ({_DOCS})"
             ) from exc
-        if self.check_writes and typed[0] == "msgpack":
-            scan = _Scan(self.allowed)
-            scan.check(typed[1])
-            if scan.refused:
-                names = sorted(scan.refused)
-                raise DisallowedTypeError(
-                    f"refusing to store {', '.join(names)}: the serializer would refuse to "
-                    "load it back. Allow your own types: serde=zerograph.serde."
-                    f"strict_serializer(allow=[{', '.join(repr(tuple(n.rsplit('.', 1))) for n in names)}]) "
-                    f"({_DOCS})"
-                )
+        if self.check_writes and encoder.refused:
+            names = sorted(encoder.refused)
+            raise DisallowedTypeError(
+                f"refusing to store {', '.join(names)}: the serializer would refuse to "
+                "load it back. Allow your own types: serde=zerograph.serde."
+                f"strict_serializer(allow=[{', '.join(repr(tuple(n.rsplit('.', 1))) for n in names)}]) "
+                f"({_DOCS})"
+            )
         return typed
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         type_, payload = data
         if type_ == "msgpack":
-            return _Decoder(self.allowed, self._resolve).run(payload)
+            return _Decoder(self.allowed, self._resolve, self._fast).run(payload)
         if type_ in _PLAIN_TYPES:
             return super().loads_typed(data)
         if type_ == "json":

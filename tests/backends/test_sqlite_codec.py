@@ -57,12 +57,12 @@ def test_codec_round_trips_growing_containers(make) -> None:
         base_data = base.data if base is not None and enc & codec.TAIL else None
         assert codec.decode(enc, body, base_data) == data
         assert base_version == (base.version if enc & codec.TAIL else None)
-        base = codec.Recent(str(n), "msgpack", data, depth)
+        base = codec.Recent(str(n), "msgpack", data, depth, enc, base_version, body)
 
 
 def test_codec_leaves_other_values_whole() -> None:
     """Scalars, shrinking values and unrelated values are stored whole."""
-    base = codec.Recent("1", "msgpack", ormsgpack.packb(list(range(100))), 0)
+    base = codec.Recent("1", "msgpack", ormsgpack.packb(list(range(100))), 0, 0, None, b"")
     for value in [42, list(range(50)), list(range(1, 200)), os.urandom(1000)]:
         data = ormsgpack.packb(value)
         enc, base_version, body, _ = codec.encode(data, base)
@@ -131,9 +131,43 @@ def test_a_missing_base_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     with SqliteSaver(path) as saver:
         grow(saver, "t", 3)
-        conn = sqlite3.connect(path)
-        conn.execute("DELETE FROM blobs WHERE channel = 'log' AND enc & 2 = 0")
-        conn.commit()
-        conn.close()
-        with pytest.raises(CorruptDataError, match="log"):
-            saver.get_tuple(config("t"))
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM blobs WHERE channel = 'log' AND enc & 2 = 0")
+    conn.commit()
+    conn.close()
+    with SqliteSaver(path) as saver, pytest.raises(CorruptDataError, match="log"):
+        saver.get_tuple(config("t"))
+
+
+def test_reading_back_what_this_process_just_wrote_skips_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The latest version of a channel this process wrote is served from memory, but
+    only while the stored row is byte for byte the one written."""
+    path = tmp_path / "db.sqlite"
+    decodes: list[bytes] = []
+    real_decode = codec.decode
+
+    def spy(*args: object) -> bytes:
+        decodes.append(real_decode(*args))  # type: ignore[arg-type]
+        return decodes[-1]
+
+    monkeypatch.setattr(codec, "decode", spy)
+    logs = lambda: [d for d in decodes if isinstance(ormsgpack.unpackb(d), list)]  # noqa: E731
+    with SqliteSaver(path) as saver:
+        (cfg, values), = grow(saver, "t", 20)[-1:]
+        decodes.clear()
+        assert saver.get_tuple(config("t")).checkpoint["channel_values"]["log"] == values
+        assert logs() == [], "the log channel was decoded again"
+        # another writer replaces the row's body: the memory no longer applies
+        version = saver.get_tuple(config("t")).checkpoint["channel_versions"]["log"]
+        other = sqlite3.connect(path)
+        whole = ormsgpack.packb(["replaced"])
+        other.execute(
+            "UPDATE blobs SET enc = 0, base = NULL, value = ? WHERE channel = 'log' AND version = ?",
+            (whole, str(version)),
+        )
+        other.commit()
+        other.close()
+        assert saver.get_tuple(config("t")).checkpoint["channel_values"]["log"] == ["replaced"]
+        assert logs()

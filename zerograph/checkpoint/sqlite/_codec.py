@@ -33,12 +33,19 @@ ZLIB_LEVEL = 1  # fast; most of the saving comes from not storing history twice
 
 
 class Recent(NamedTuple):
-    """The last version this process wrote of one channel: a base for the next."""
+    """The last version this process wrote of one channel: a base for the next, and a
+    read of that version that skips decoding when the stored row is still this one."""
 
     version: str
     type: str
-    data: bytes
+    data: bytes  # what the serializer produced
     depth: int  # how many TAIL rows lead back to a whole copy
+    enc: int  # what was stored: enc, base version and body
+    base: str | None
+    body: bytes
+
+    def stored_as(self, version: str, enc: int, base: str | None, body: bytes | None) -> bool:
+        return self.version == version and self.enc == enc and self.base == base and self.body == body
 
 
 def header_len(first: int) -> int | None:
@@ -55,7 +62,7 @@ def encode(data: bytes, base: Recent | None) -> tuple[int, str | None, bytes, in
         hn, ho = header_len(data[0]), header_len(base.data[0])
         if hn is not None and ho is not None:
             n = len(base.data) - ho
-            if len(data) - hn >= n and memoryview(data)[hn : hn + n] == memoryview(base.data)[ho:]:
+            if len(data) - hn >= n and data.startswith(memoryview(base.data)[ho:], hn):  # memcmp
                 tail = data[hn + n :]
                 if 2 * len(tail) < len(data):
                     body = bytes([hn]) + data[:hn] + tail
@@ -83,24 +90,28 @@ def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
 
 
 class RecentValues:
-    """An LRU of the last written version per (thread, ns, channel), bounded in bytes.
+    """An LRU of the last written version per (thread key, ns, channel), bounded in bytes.
 
     Only a base the current write transaction has checked is still stored is used, so
     a stale entry (deleted or pruned elsewhere) costs a whole copy, never a broken chain.
     """
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self._items: OrderedDict[tuple[str, str, str], Recent] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str, str], Recent] = OrderedDict()
         self._bytes = 0
         self._max = max_bytes
 
-    def get(self, key: tuple[str, str, str]) -> Recent | None:
+    def get(self, key: tuple[int, str, str]) -> Recent | None:
         item = self._items.get(key)
         if item is not None:
             self._items.move_to_end(key)
         return item
 
-    def put(self, key: tuple[str, str, str], item: Recent) -> None:
+    def peek(self, key: tuple[int, str, str]) -> Recent | None:
+        """`get` for readers, who hold no lock: one dict read, no reordering."""
+        return self._items.get(key)
+
+    def put(self, key: tuple[int, str, str], item: Recent) -> None:
         old = self._items.pop(key, None)
         if old is not None:
             self._bytes -= len(old.data)

@@ -26,10 +26,13 @@ FORGET_TOMBSTONES = "DELETE FROM tombstones WHERE deleted_at < ?"
 TOUCH_THREAD = (
     "UPDATE threads SET updated_at = ?, checkpoints = checkpoints + ?, bytes = bytes + ? WHERE tid = ?"
 )
-# The newest root-namespace checkpoint is the thread's face in list_threads.
-SET_LATEST = (
-    "UPDATE threads SET latest_cpk = ?1 WHERE tid = ?2 AND (latest_cpk IS NULL OR "
-    "(SELECT checkpoint_id FROM checkpoints WHERE cpk = latest_cpk) <= ?3)"
+# TOUCH_THREAD for a root-namespace put, whose checkpoint (?5, id ?6) becomes the
+# thread's face in list_threads if it is the newest.
+TOUCH_THREAD_LATEST = (
+    "UPDATE threads SET updated_at = ?1, checkpoints = checkpoints + ?2, bytes = bytes + ?3, "
+    "latest_cpk = CASE WHEN latest_cpk IS NULL OR "
+    "(SELECT checkpoint_id FROM checkpoints WHERE cpk = latest_cpk) <= ?6 "
+    "THEN ?5 ELSE latest_cpk END WHERE tid = ?4"
 )
 # Exact figures after a deletion; put/put_writes keep them up to date incrementally.
 REFRESH_THREAD = """
@@ -134,9 +137,11 @@ OLD_WRITE_SIZE = (
     "SELECT coalesce(length(value), 0) FROM writes "
     "WHERE tid = ? AND ns = ? AND checkpoint_id = ? AND task_id = ? AND idx = ?"
 )
+# A new checkpoint's key, or no row if (tid, ns, checkpoint_id) is already stored.
 INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (tid, ns, checkpoint_id, parent_id, type, checkpoint, "
-    "metadata_type, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "metadata_type, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (tid, ns, checkpoint_id) DO NOTHING RETURNING cpk"
 )
 UPDATE_CHECKPOINT = (
     "UPDATE checkpoints SET parent_id = ?, type = ?, checkpoint = ?, metadata_type = ?, "

@@ -205,6 +205,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             ):
                 rows[(tid, ns, ch, ver)] = (btype, enc, base, value)
         decoded: dict[tuple[Any, ...], bytes | None] = {}
+        recent = self._db.recent
 
         def data(key: tuple[Any, ...], depth: int = 0) -> bytes | None:
             if key in decoded:
@@ -213,6 +214,10 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             if row is None or depth > codec.FULL_EVERY + 1:
                 return None
             _, enc, base, value = row
+            mine = recent.peek(key[:3])  # this process wrote this very row: no decoding
+            if mine is not None and mine.stored_as(key[3], enc, base, value):
+                decoded[key] = mine.data
+                return mine.data
             base_data = data((*key[:3], base), depth + 1) if enc & codec.TAIL else None
             try:
                 decoded[key] = codec.decode(enc, value if value is not None else b"", base_data)
@@ -389,27 +394,24 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
         the values actually inserted (the last column), for the thread's size figure."""
         return sum(len(r[-1] or b"") for r in rows if conn.execute(statement, r).rowcount)
 
-    def _store_blobs(
-        self, conn: sqlite3.Connection, tid: int, thread_id: str, ns: str, rows: list[tuple[Any, ...]]
-    ) -> int:
+    def _store_blobs(self, conn: sqlite3.Connection, tid: int, ns: str, rows: list[tuple[Any, ...]]) -> int:
         """Insert new channel versions, each as the tail of the channel's last version
         when it extends it (checked to be still stored, in this transaction); return
         the bytes stored."""
         size = 0
         recent = self._db.recent
         for ch, ver, btype, data in rows:
-            key = (thread_id, ns, ch)
+            key = (tid, ns, ch)
             base = recent.get(key) if data else None
-            if base is not None and (
-                base.type != btype
-                or not conn.execute(sql.BLOB_EXISTS, (tid, ns, ch, base.version)).fetchone()
-            ):
+            if base is not None and base.type != btype:
                 base = None
             enc, base_version, body, depth = codec.encode(data, base) if data else (0, None, data, 0)
+            if enc & codec.TAIL and not conn.execute(sql.BLOB_EXISTS, (tid, ns, ch, base_version)).fetchone():
+                enc, base_version, body, depth = codec.encode(data, None)  # base gone: whole copy
             if conn.execute(sql.INSERT_BLOB, (tid, ns, ch, ver, btype, enc, base_version, body)).rowcount:
                 size += len(body or b"")
                 if data and codec.header_len(data[0]) is not None:
-                    recent.put(key, codec.Recent(ver, btype, data, depth))
+                    recent.put(key, codec.Recent(ver, btype, data, depth, enc, base_version, body))
         return size
 
     def put(
@@ -442,22 +444,24 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             if tid is None:
                 return checkpoint_config(target.thread_id, ns, cid)
             size = len(cbytes) + len(mbytes)
-            found = conn.execute(sql.FIND_CHECKPOINT, (tid, ns, cid)).fetchone()
-            if found:
-                cpk, old_size = found
+            inserted = conn.execute(
+                sql.INSERT_CHECKPOINT, (tid, ns, cid, target.checkpoint_id, ctype, cbytes, mtype, mbytes)
+            ).fetchone()
+            if inserted:
+                cpk = inserted[0]
+            else:  # the same checkpoint again: replace it
+                cpk, old_size = conn.execute(sql.FIND_CHECKPOINT, (tid, ns, cid)).fetchone()
                 size -= old_size
                 conn.execute(sql.UPDATE_CHECKPOINT, (target.checkpoint_id, ctype, cbytes, mtype, mbytes, cpk))
                 conn.execute(sql.DELETE_META, (cpk,))
-            else:
-                cpk = conn.execute(
-                    sql.INSERT_CHECKPOINT,
-                    (tid, ns, cid, target.checkpoint_id, ctype, cbytes, mtype, mbytes),
-                ).lastrowid
-            conn.executemany(sql.INSERT_META, [(cpk, k, v) for k, v in meta_rows])
-            size += self._store_blobs(conn, tid, target.thread_id, ns, blob_rows)
-            conn.execute(sql.TOUCH_THREAD, (self.clock(), 0 if found else 1, size, tid))
+            if meta_rows:
+                conn.executemany(sql.INSERT_META, [(cpk, k, v) for k, v in meta_rows])
+            size += self._store_blobs(conn, tid, ns, blob_rows)
+            touch = (self.clock(), 1 if inserted else 0, size, tid)
             if ns == "":
-                conn.execute(sql.SET_LATEST, (cpk, tid, cid))
+                conn.execute(sql.TOUCH_THREAD_LATEST, (*touch, cpk, cid))
+            else:
+                conn.execute(sql.TOUCH_THREAD, touch)
         return checkpoint_config(target.thread_id, ns, cid)
 
     def put_writes(

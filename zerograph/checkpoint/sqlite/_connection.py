@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,13 +96,11 @@ class Database:
             ) from exc
         try:
             if self.path not in ("", ":memory:") and "mode=memory" not in self.path:
-                # Only on a new, empty file, before WAL writes its header (setting
-                # auto_vacuum on an existing file rewrites its header, even to the same value).
-                if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-                    for name, value in FILE_PRAGMAS_BEFORE_TABLES.items():
-                        conn.execute(f"PRAGMA {name}={value}")  # module constants
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT:d}")
+                # One thread of this process at a time: on a new file, switching to WAL
+                # needs an exclusive lock and SQLite answers "locked" at once, without
+                # its busy handler, when another connection is doing the same.
+                with self._lock:
+                    self._open_file(conn)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")  # validated above
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000):d}")
             for name, value in CONNECTION_PRAGMAS.items():
@@ -112,6 +111,23 @@ class Database:
                 raise CorruptDataError(f"the SQLite database {self.path!r} is damaged ({exc})") from exc
             raise _translate(exc, self.path) from exc
         return conn
+
+    def _open_file(self, conn: sqlite3.Connection) -> None:
+        # Only on a new, empty file, before WAL writes its header (setting
+        # auto_vacuum on an existing file rewrites its header, even to the same value).
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            for name, value in FILE_PRAGMAS_BEFORE_TABLES.items():
+                conn.execute(f"PRAGMA {name}={value}")  # module constants
+        deadline = time.monotonic() + self.timeout
+        while True:  # another *process* may be switching the same new file to WAL
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT:d}")
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:

@@ -318,16 +318,17 @@ class _Encoder:
     by content before `model_dump()` runs, and every extension written is checked
     against the allowlist (`refused` names what `_Decoder` would refuse)."""
 
-    def __init__(self, allowed: frozenset[TypeKey], memo: EncodeMemo) -> None:
+    def __init__(self, allowed: frozenset[TypeKey], memo: EncodeMemo, check: bool) -> None:
         self.allowed = allowed
         self.memo = memo
+        self.check = check  # memo entries are always checked; other extensions only if asked
         self.refused: set[str] = set()
 
     def default(self, obj: Any) -> Any:
         key = self.memo.key(obj)
         if key is None:
             ext = _msgpack_default(obj)
-            if isinstance(ext, ormsgpack.Ext):
+            if self.check and isinstance(ext, ormsgpack.Ext):
                 self._check(ormsgpack.packb(ext))
             return ext
         payload = self.memo.get(key)
@@ -422,7 +423,7 @@ class StrictSerializer(JsonPlusSerializer):
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         if obj is None or isinstance(obj, (bytes, bytearray)):
             return super().dumps_typed(obj)
-        encoder = _Encoder(self.allowed, self._memo)
+        encoder = _Encoder(self.allowed, self._memo, self.check_writes)
         try:
             typed = ("msgpack", ormsgpack.packb(obj, default=encoder.default, option=_PACK_OPTIONS))
         except TypeError as exc:  # ormsgpack.MsgpackEncodeError is a TypeError

@@ -9,7 +9,8 @@ super-step per message. At every step two tasks write (`put_writes`, each with i
 - task B is a side task: it writes a small `events` dict, and every 5th step instead
   writes LangGraph's special `__interrupt__` channel (special writes overwrite).
 
-The checkpoint comes from LangGraph's own `create_checkpoint`; its `channel_values`
+The checkpoint comes from the `create_checkpoint` Pregel itself calls (a v4
+checkpoint, no `pending_sends`); its `channel_values`
 hold the full message list (or the last `window` messages, for threads that trim), a
 `profile` dict written once at the start and never again, the `events` dict, and the
 branch channel written this step; `channel_versions` get one new version per step from
@@ -34,7 +35,8 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.base import Checkpoint, create_checkpoint
+from langgraph.checkpoint.base import Checkpoint
+from langgraph.pregel._checkpoint import create_checkpoint  # what Pregel itself calls
 from langgraph.types import Interrupt
 
 INTERRUPT_EVERY = 5
@@ -193,9 +195,7 @@ class Timeline:
             "versions_seen": {k: dict(v) for k, v in self.seen.items()},
             "updated_channels": None,
         }
-        cp = create_checkpoint(cast(Checkpoint, base), None, step)
-        cp["updated_channels"] = sorted(changed)
-        cast(dict, cp).pop("pending_sends", None)  # Pregel's v4 checkpoints carry none
+        cp = create_checkpoint(cast(Checkpoint, base), None, step, updated_channels=set(changed))
         metadata = {"source": source, "step": step, "parents": {}, "run_id": self.run_id}
         return cp, metadata
 

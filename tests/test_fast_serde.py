@@ -22,7 +22,7 @@ from pydantic import BaseModel, computed_field, field_serializer
 
 from zerograph import _fast_models
 from zerograph._encode_memo import EncodeMemo, memoizable
-from zerograph.errors import DisallowedTypeError
+from zerograph.errors import DisallowedTypeError, RefusedDataError
 from zerograph.serde import StrictSerializer, default_serializer, strict_serializer
 
 MESSAGE_CLASSES = sorted(
@@ -131,6 +131,30 @@ def test_a_class_whose_fast_build_differs_is_always_validated(monkeypatch: pytes
     monkeypatch.setattr(_fast_models, "build", lambda c, f, s: real_build(c, {**f, "name": "wrong"}, s))
     for _ in range(3):
         same_object(serde.loads_typed(data), AIMessage(**rich(AIMessage).model_dump()))
+
+
+def test_the_decoder_shortcut_only_knows_names_that_were_allowed_and_calibrated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the first, checked, load of a class the decoder goes straight to the fast
+    build by stored name; a name is only ever added after the allowlist accepted it,
+    and never for a class whose two builds differed."""
+    serde = default_serializer()
+    data = JsonPlusSerializer().dumps_typed(rich(AIMessage))
+    assert serde._fast.makers == {}
+    serde.loads_typed(data)
+    assert set(serde._fast.makers) == {("langchain_core.messages.ai", "AIMessage")}
+    unlisted = type("AIMessageX", (AIMessage,), {"__module__": "langchain_core.messages.ai"})
+    forged = ("msgpack", _dump_ext(unlisted, rich(AIMessage).model_dump()))
+    with pytest.raises(RefusedDataError, match="AIMessageX"):
+        serde.loads_typed(forged)
+    assert set(serde._fast.makers) == {("langchain_core.messages.ai", "AIMessage")}
+
+    other = default_serializer()
+    real_build = _fast_models.build
+    monkeypatch.setattr(_fast_models, "build", lambda c, f, s: real_build(c, {**f, "name": "wrong"}, s))
+    other.loads_typed(data)
+    assert other._fast.makers == {}
 
 
 def _dump_ext(cls: type, fields: dict[str, Any]) -> bytes:

@@ -24,7 +24,7 @@ import copy
 import sys
 import types
 import typing
-from typing import Any
+from typing import Any, Callable
 
 import typing_extensions as tx
 
@@ -71,10 +71,14 @@ class FastModels:
 
     def __init__(self) -> None:
         self._shapes: dict[type, _Shape | None] = {}
+        # (module, name) -> `load` for that class, for classes that passed the
+        # serializer's allowlist and their calibration: the decoder's shortcut
+        self.makers: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
 
-    def load(self, cls: Any, fields: dict[str, Any]) -> Any:
+    def load(self, cls: Any, fields: dict[str, Any], key: tuple[str, str] | None = None) -> Any:
         """`cls(**fields)` if the fast path applies (`fields` becomes the object's own
-        `__dict__`), else None: the caller validates."""
+        `__dict__`), else None: the caller validates. `key`, the allowed name `cls`
+        was loaded by, is remembered in `makers` once the class is calibrated."""
         try:
             shape = self._shapes[cls]
         except KeyError:
@@ -83,8 +87,12 @@ class FastModels:
         if shape is None or tuple(fields) != shape.names:
             return None
         if shape.fields_set is None:
-            return self._calibrate(cls, shape, fields)
-        return build(cls, fields, set(shape.fields_set))
+            obj = self._calibrate(cls, shape, fields)
+        else:
+            obj = build(cls, fields, set(shape.fields_set))
+        if key is not None and shape.fields_set is not None and key not in self.makers:
+            self.makers[key] = _maker(cls, shape.names, shape.fields_set)
+        return obj
 
     def _calibrate(self, cls: Any, shape: _Shape, fields: dict[str, Any]) -> Any:
         fast = build(cls, copy.deepcopy(fields), set(fields))
@@ -103,6 +111,15 @@ class FastModels:
         else:
             self._shapes[cls] = None
         return slow
+
+
+def _maker(cls: Any, names: tuple[str, ...], fields_set: frozenset[str]) -> Callable[[dict[str, Any]], Any]:
+    def make(fields: dict[str, Any]) -> Any:
+        if tuple(fields) != names:
+            return None
+        return build(cls, fields, set(fields_set))
+
+    return make
 
 
 def build(cls: Any, fields: dict[str, Any], fields_set: set[str]) -> Any:

@@ -181,6 +181,22 @@ class _Decoder:
 
     def hook(self, code: int, data: bytes) -> Any:
         try:
+            if code == EXT_PYDANTIC_V2:  # most stored objects: messages
+                tup = ormsgpack.unpackb(data, ext_hook=self.hook, option=_UNPACK_OPTIONS)
+                if (
+                    type(tup) is list
+                    and len(tup) >= 3
+                    and type(tup[0]) is str
+                    and type(tup[1]) is str
+                    and type(tup[2]) is dict
+                ):
+                    # a class this serializer already allowed and checked (FastModels)
+                    make = self.fast.makers.get((tup[0], tup[1]))
+                    if make is not None:
+                        obj = make(tup[2])
+                        if obj is not None:
+                            return obj
+                return self._rebuild(code, tup)
             return self._build(code, data)
         except BaseException as exc:
             if self.error is None:  # the innermost failure; outer hooks see ormsgpack's
@@ -198,7 +214,10 @@ class _Decoder:
             return _numpy_array(self.unpack(data))
         if code not in _CONSTRUCTOR_CODES:
             raise CorruptDataError(f"stored msgpack holds an unknown extension code {code}")
-        tup = self.unpack(data)
+        return self._rebuild(code, self.unpack(data))
+
+    def _rebuild(self, code: int, tup: Any) -> Any:
+        """An object from a decoded `(module, name, arg[, method])` extension."""
         if (
             not isinstance(tup, (list, tuple))
             or len(tup) < (4 if code == EXT_METHOD_SINGLE_ARG else 3)
@@ -229,7 +248,7 @@ class _Decoder:
             if code == EXT_METHOD_SINGLE_ARG:
                 return getattr(cls, tup[3])(arg)
             if code == EXT_PYDANTIC_V2 and isinstance(arg, dict):
-                obj = self.fast.load(cls, arg)  # what cls(**arg) returns, unvalidated
+                obj = self.fast.load(cls, arg, key)  # what cls(**arg) returns, unvalidated
                 if obj is not None:
                     return obj
             if not isinstance(arg, dict) or not all(isinstance(k, str) for k in arg):

@@ -12,6 +12,8 @@ from typing import Any
 
 import ormsgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.contract.conftest import checkpoint, config
 from zerograph.checkpoint.sqlite import SqliteSaver
@@ -204,6 +206,36 @@ def test_codec_long_windowed_chain_is_byte_identical() -> None:
     assert whole[:2] == [0, codec.FULL_EVERY] and len(whole) <= 300 // codec.FULL_EVERY + 3
     slid = [i for i, (enc, _) in enumerate(stored) if enc & codec.SKIP]
     assert len(slid) >= 300 - len(whole) - 10
+
+
+ELEMENTS = st.one_of(st.integers(-(2**40), 2**40), st.text(max_size=40), st.binary(max_size=40), st.booleans())
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    old=st.one_of(
+        st.lists(ELEMENTS, min_size=8, max_size=60),
+        st.text(min_size=20, max_size=300),
+        st.dictionaries(st.text(max_size=8), ELEMENTS, min_size=8, max_size=30),
+    ),
+    drop=st.one_of(st.integers(0, 6), st.integers(0, 70)),  # mostly a window, sometimes everything
+    added=st.lists(ELEMENTS, max_size=4),
+    depth=st.integers(0, codec.FULL_EVERY - 1),
+)
+def test_codec_round_trips_any_window(old: Any, drop: int, added: list[Any], depth: int) -> None:
+    """Any value after any other, windowed or not, decodes to exactly its bytes, and its
+    chain never reaches FULL_EVERY."""
+    if isinstance(old, list):
+        new: Any = old[drop:] + added
+    elif isinstance(old, str):
+        new = old[drop:] + "".join(map(str, added))
+    else:
+        new = dict(list(old.items())[drop:] + [(f"added {i}", v) for i, v in enumerate(added)])
+    data, base_data = ormsgpack.packb(new), ormsgpack.packb(old)
+    enc, base_version, body, new_depth = codec.encode(data, codec.Recent("b", "msgpack", base_data, depth, 0, None, b""))
+    assert codec.decode(enc, body, base_data if enc & codec.TAIL else None) == data
+    assert new_depth == (depth + 1 if enc & codec.TAIL else 0) < codec.FULL_EVERY
+    assert (base_version == "b") == bool(enc & codec.TAIL)
 
 
 def test_codec_decode_rejects_what_it_cannot_read() -> None:

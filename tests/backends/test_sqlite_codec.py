@@ -451,8 +451,10 @@ def test_a_windowed_message_thread_stores_sliding_tails(tmp_path: Path) -> None:
         "UPDATE blobs SET enc = 6, value = X'0195ff' WHERE rowid = ?",
         "UPDATE blobs SET value = substr(value, 1, length(value) - 3) WHERE rowid = ?",
         "UPDATE blobs SET value = NULL WHERE rowid = ?",
+        "UPDATE blobs SET value = 'text' WHERE rowid = ?",
+        "UPDATE blobs SET value = 42 WHERE rowid = ?",
     ],
-    ids=["unknown-bit", "skip-without-tail", "skip-past-base", "truncated-skip", "truncated", "null"],
+    ids=["unknown-bit", "skip-without-tail", "skip-past-base", "truncated-skip", "truncated", "null", "text", "integer"],
 )
 def test_a_corrupt_sliding_row_is_a_clear_error(tmp_path: Path, corrupt: str) -> None:
     """A sliding tail that cannot be read exactly raises CorruptDataError naming the

@@ -114,6 +114,8 @@ def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
     `ValueError` for anything this version cannot read exactly."""
     if enc & ~KNOWN or (enc & SKIP and not enc & TAIL):
         raise ValueError(f"unknown encoding {enc} (written by a newer zerograph?)")
+    if not isinstance(body, bytes):
+        raise ValueError(f"the stored value is {type(body).__name__}, not bytes")
     if enc & ZLIB:
         try:
             body = zlib.decompress(body)

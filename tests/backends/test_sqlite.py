@@ -79,6 +79,34 @@ def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
+def test_version_1_is_upgraded_and_then_refused_by_a_version_1_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 2 changed no table (it marks sliding tails in `blobs.enc`): a version 1
+    file is upgraded in place and reads back; a zerograph that knows only version 1,
+    which would misread sliding tails, refuses the upgraded file untouched."""
+    from zerograph.checkpoint.sqlite import _schema
+
+    assert SCHEMA_VERSION == 2
+    path = tmp_path / "db.sqlite"
+    with SqliteSaver(path) as saver:
+        cfg = put_chain(saver, "t", 3)[-1]
+    with raw(path) as conn:
+        conn.execute("PRAGMA user_version=1")
+    conn.close()
+    with SqliteSaver(path) as saver:
+        assert saver.get_tuple(cfg).checkpoint["channel_values"]["a"] == 2
+    with raw(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+    before = path.read_bytes()
+    monkeypatch.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:1])
+    monkeypatch.setattr(_schema, "SCHEMA_VERSION", 1)
+    with SqliteSaver(path) as saver, pytest.raises(SchemaError, match="schema version 2"):
+        saver.get_tuple(cfg)
+    assert path.read_bytes() == before
+
+
 def test_langgraph_database_is_refused(tmp_path: Path) -> None:
     """A file written by langgraph-checkpoint-sqlite is refused, not reinterpreted."""
     from langgraph.checkpoint.sqlite import SqliteSaver as LangGraphSqliteSaver

@@ -10,13 +10,23 @@ same channel is stored as its tail only:
 where `head` is the new value's container header (msgpack array/map/str header: the
 length changed) and `tail` is what follows the base version's payload. Decoding is
 `head + base_payload + tail`, byte for byte what the serializer produced, so this works
-for any serializer and is invisible to readers. Every `FULL_EVERY`-th version of a chain
-is stored whole, so one read resolves at most `FULL_EVERY` rows. Bodies (whole or
-tails) of `COMPRESS_MIN` bytes or more are zlib-compressed when that saves at least an
-eighth.
+for any serializer and is invisible to readers.
+
+A thread that trims its list (a sliding window, `new = old[k:] + added`) does not extend
+the previous version, but its payload starts somewhere inside the previous payload. That
+version is stored as a sliding tail, with `skip`, the bytes of the base payload it drops
+(4 bytes, big-endian):
+
+    stored = len(head) (1 byte) + head + skip + tail,  decoded: head + base_payload[skip:] + tail
+
+Both are pure byte-level deltas, checked with a memcmp when encoding, so element
+boundaries do not matter. Every `FULL_EVERY`-th version of a chain is stored whole, so
+one read resolves at most `FULL_EVERY` rows. Bodies (whole or tails) of `COMPRESS_MIN`
+bytes or more are zlib-compressed when that saves at least an eighth.
 
 `enc` bits, stored per blob row: `ZLIB` (body is compressed), `TAIL` (body extends the
-row whose version is in `base`).
+row whose version is in `base`), `SKIP` (with `TAIL` only: the body starts with `skip`).
+`decode` refuses any other combination with `ValueError`, never guessing.
 """
 
 from __future__ import annotations
@@ -27,9 +37,13 @@ from typing import NamedTuple
 
 ZLIB = 1
 TAIL = 2
+SKIP = 4
+KNOWN = ZLIB | TAIL | SKIP
 FULL_EVERY = 16
 COMPRESS_MIN = 256
 ZLIB_LEVEL = 1  # fast; most of the saving comes from not storing history twice
+PROBE = 64  # bytes of the new payload looked up in the base payload, for SKIP
+TRIES = 8  # occurrences of the probe checked; about how many elements a window drops
 
 
 class Recent(NamedTuple):
@@ -61,12 +75,13 @@ def encode(data: bytes, base: Recent | None) -> tuple[int, str | None, bytes, in
     if base is not None and data and base.data and base.depth + 1 < FULL_EVERY:
         hn, ho = header_len(data[0]), header_len(base.data[0])
         if hn is not None and ho is not None:
-            n = len(base.data) - ho
-            if len(data) - hn >= n and data.startswith(memoryview(base.data)[ho:], hn):  # memcmp
-                tail = data[hn + n :]
+            skip = _overlap(data, hn, base.data, ho)
+            if skip is not None:
+                tail = data[hn + len(base.data) - ho - skip :]
                 if 2 * len(tail) < len(data):
-                    body = bytes([hn]) + data[:hn] + tail
-                    enc, base_version, depth = TAIL, base.version, base.depth + 1
+                    head = bytes([hn]) + data[:hn]
+                    body = head + tail if skip == 0 else head + skip.to_bytes(4, "big") + tail
+                    enc, base_version, depth = TAIL | (SKIP if skip else 0), base.version, base.depth + 1
     if len(body) >= COMPRESS_MIN:
         packed = zlib.compress(body, ZLIB_LEVEL)
         if len(packed) <= len(body) - len(body) // 8:
@@ -74,19 +89,53 @@ def encode(data: bytes, base: Recent | None) -> tuple[int, str | None, bytes, in
     return enc, base_version, body, depth
 
 
+def _overlap(data: bytes, hn: int, base: bytes, ho: int) -> int | None:
+    """The smallest `skip` such that the new payload `data[hn:]` starts with the base
+    payload `base[ho + skip:]` (0: it extends the base), or None. Candidates are where
+    the new payload's first bytes occur in the base payload, at most `TRIES` of them;
+    each is checked with a memcmp. The probe is no longer than half the new payload:
+    a shorter overlap leaves a tail too long to be worth storing."""
+    payload = memoryview(base)[ho:]
+    if len(data) - hn >= len(payload) and data.startswith(payload, hn):
+        return 0
+    probe = data[hn : hn + min(PROBE, (len(data) - hn) // 2)]
+    pos = base.find(probe, ho + 1) if probe else -1
+    for _ in range(TRIES):
+        if pos < 0:
+            return None
+        if data.startswith(payload[pos - ho :], hn):
+            return pos - ho if pos - ho < 1 << 32 else None
+        pos = base.find(probe, pos + 1)
+    return None
+
+
 def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
-    """The serializer's bytes back from a stored body (and its base's decoded bytes)."""
+    """The serializer's bytes back from a stored body (and its base's decoded bytes);
+    `ValueError` for anything this version cannot read exactly."""
+    if enc & ~KNOWN or (enc & SKIP and not enc & TAIL):
+        raise ValueError(f"unknown encoding {enc} (written by a newer zerograph?)")
+    if not isinstance(body, bytes):
+        raise ValueError(f"the stored value is {type(body).__name__}, not bytes")
     if enc & ZLIB:
-        body = zlib.decompress(body)
+        try:
+            body = zlib.decompress(body)
+        except zlib.error as exc:
+            raise ValueError(f"the stored value does not decompress: {exc}") from None
     if not enc & TAIL:
         return body
     if base_data is None:
         raise ValueError("the stored value extends a base version that is missing")
-    hn = body[0]
-    ho = header_len(base_data[0])
+    ho = header_len(base_data[0]) if base_data else None
     if ho is None:
         raise ValueError("the base version of a stored value is not a container")
-    return body[1 : 1 + hn] + base_data[ho:] + body[1 + hn :]
+    hn = body[0] if body else 0
+    start = 1 + hn + (4 if enc & SKIP else 0)
+    if not hn or len(body) < start or header_len(body[1]) != hn:
+        raise ValueError("the stored value is truncated or its header is not a container's")
+    skip = int.from_bytes(body[1 + hn : start], "big")
+    if ho + skip > len(base_data):
+        raise ValueError(f"the stored value skips {skip} bytes of a shorter base version")
+    return body[1 : 1 + hn] + base_data[ho + skip :] + body[start:]
 
 
 class RecentValues:

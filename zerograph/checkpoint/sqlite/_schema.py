@@ -1,6 +1,6 @@
 """The SQLite schema: pragmas, the append-only migration list, and `migrate()`.
 
-Layout (schema version 1):
+Layout (schema version 2; version 2 changed no table, see `MIGRATIONS`):
 
 - `threads` — one small row per thread (`tid` integer key, `thread_id` text, created /
   updated time, checkpoint count, stored bytes, its newest root checkpoint). Threads are
@@ -15,8 +15,9 @@ Layout (schema version 1):
   and value as bound parameters, and rows filtered out are never read.
 - `blobs` — one row per `(thread, ns, channel, version)`: a channel value is written
   once, when `new_versions` says it changed, and shared by every later checkpoint. A
-  value that extends an earlier version (a growing message list) is stored as its tail
-  (`enc`, `base`; see `_codec.py`), compressed when that pays.
+  value that extends an earlier version (a growing message list), or a window of it (a
+  trimmed one), is stored as its tail (`enc`, `base`; see `_codec.py`), compressed when
+  that pays.
 - `writes` — pending writes per `(thread, ns, checkpoint, task, idx)` with `task_path`.
 
 `PRAGMA user_version` holds the schema version. `MIGRATIONS[i]` upgrades version `i` to
@@ -108,6 +109,11 @@ MIGRATIONS: list[str] = [
         UNIQUE (tid, ns, checkpoint_id, task_id, idx)
     );
     """,
+    # 1 -> 2: no table changes. The version marks the `SKIP` bit of `blobs.enc` (a value
+    # stored as a sliding tail of a trimmed list, see `_codec.py`): a zerograph that
+    # knows only version 1 would decode such a row to wrong bytes, so it must refuse the
+    # file instead, which it does for any version above its own.
+    "-- blobs.enc may have the SKIP bit (4) set",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

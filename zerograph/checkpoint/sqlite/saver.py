@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -221,7 +220,7 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             base_data = data((*key[:3], base), depth + 1) if enc & codec.TAIL else None
             try:
                 decoded[key] = codec.decode(enc, value if value is not None else b"", base_data)
-            except (ValueError, zlib.error) as exc:
+            except ValueError as exc:
                 raise CorruptDataError(
                     f"stored value of channel {key[2]!r} version {key[3]!r} (ns {key[1]!r}) "
                     f"could not be decoded: {exc}"

@@ -482,15 +482,17 @@ def test_reading_back_what_this_process_just_wrote_skips_decoding(
     """The latest version of a channel this process wrote is served from memory, but
     only while the stored row is byte for byte the one written."""
     path = tmp_path / "db.sqlite"
-    decodes: list[bytes] = []
-    real_decode = codec.decode
+    decodes: list[codec.Piece] = []
+    real_piece = codec.piece
 
-    def spy(*args: object) -> bytes:
-        decodes.append(real_decode(*args))  # type: ignore[arg-type]
+    def spy(*args: object) -> codec.Piece:
+        decodes.append(real_piece(*args))  # type: ignore[arg-type]
         return decodes[-1]
 
-    monkeypatch.setattr(codec, "decode", spy)
-    logs = lambda: [d for d in decodes if isinstance(ormsgpack.unpackb(d), list)]  # noqa: E731
+    monkeypatch.setattr(codec, "piece", spy)
+    logs = lambda: [  # noqa: E731 - rows of the log channel (a list; its tails) parsed
+        p for p in decodes if p.whole is None or isinstance(ormsgpack.unpackb(p.whole), list)
+    ]
     with SqliteSaver(path) as saver:
         (cfg, values), = grow(saver, "t", 20)[-1:]
         decodes.clear()
@@ -508,3 +510,40 @@ def test_reading_back_what_this_process_just_wrote_skips_decoding(
         other.close()
         assert saver.get_tuple(config("t")).checkpoint["channel_values"]["log"] == ["replaced"]
         assert logs()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=1, max_size=40), st.integers(0, 2**16))
+def test_a_chain_joined_in_one_pass_is_every_version_byte_for_byte(steps: list[tuple[int, int]], seed: int) -> None:
+    """`assemble` joins a whole chain at once; it must give what decoding level by level
+    gives, for chains that grow, slide and mix both."""
+    import random
+
+    rnd = random.Random(seed)
+    value: list[Any] = [rnd.randbytes(rnd.randint(1, 40)) for _ in range(5)]
+    base: codec.Recent | None = None
+    chain: list[codec.Piece] = []
+    bottom = b""
+    for drop, add in steps:
+        value = value[drop:] + [rnd.randbytes(rnd.randint(1, 40)) for _ in range(add)]
+        data = ormsgpack.packb(value)
+        enc, base_version, body, depth = codec.encode(data, base)
+        p = codec.piece(enc, body)
+        if p.whole is not None:
+            bottom, chain = p.whole, []
+        else:
+            chain.append(p)
+            assert codec.decode(enc, body, base.data if base else None) == data
+        assert codec.assemble(bottom, chain) == data
+        base = codec.Recent(str(len(chain)), "msgpack", data, depth, enc, base_version, body)
+
+
+def test_one_pass_assembly_checks_every_skip_against_its_own_base() -> None:
+    """A skip that only fits once later tails are counted is still refused."""
+    whole = ormsgpack.packb([b"a" * 10])
+    grow = codec.Piece(None, b"\x92", 0, ormsgpack.packb(b"b" * 10))
+    too_far = codec.Piece(None, b"\x91", len(whole), ormsgpack.packb(b"c" * 10))
+    with pytest.raises(ValueError, match="skips"):
+        codec.assemble(whole, [too_far, grow])
+    with pytest.raises(ValueError, match="missing"):
+        codec.assemble(None, [grow])

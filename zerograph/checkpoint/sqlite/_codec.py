@@ -109,9 +109,18 @@ def _overlap(data: bytes, hn: int, base: bytes, ho: int) -> int | None:
     return None
 
 
-def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
-    """The serializer's bytes back from a stored body (and its base's decoded bytes);
-    `ValueError` for anything this version cannot read exactly."""
+class Piece(NamedTuple):
+    """One stored row, decompressed and checked: a whole value (`whole`), or how a
+    version changes its base (`head`, `skip`, `tail`)."""
+
+    whole: bytes | None
+    head: bytes = b""
+    skip: int = 0
+    tail: bytes = b""
+
+
+def piece(enc: int, body: bytes) -> Piece:
+    """Parse a stored body; `ValueError` for anything this version cannot read exactly."""
     if enc & ~KNOWN or (enc & SKIP and not enc & TAIL):
         raise ValueError(f"unknown encoding {enc} (written by a newer zerograph?)")
     if not isinstance(body, bytes):
@@ -122,20 +131,55 @@ def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
         except zlib.error as exc:
             raise ValueError(f"the stored value does not decompress: {exc}") from None
     if not enc & TAIL:
-        return body
-    if base_data is None:
-        raise ValueError("the stored value extends a base version that is missing")
-    ho = header_len(base_data[0]) if base_data else None
-    if ho is None:
-        raise ValueError("the base version of a stored value is not a container")
+        return Piece(body)
     hn = body[0] if body else 0
     start = 1 + hn + (4 if enc & SKIP else 0)
     if not hn or len(body) < start or header_len(body[1]) != hn:
         raise ValueError("the stored value is truncated or its header is not a container's")
-    skip = int.from_bytes(body[1 + hn : start], "big")
-    if ho + skip > len(base_data):
-        raise ValueError(f"the stored value skips {skip} bytes of a shorter base version")
-    return body[1 : 1 + hn] + base_data[ho + skip :] + body[start:]
+    return Piece(None, body[1 : 1 + hn], int.from_bytes(body[1 + hn : start], "big"), body[start:])
+
+
+def assemble(bottom: bytes | None, chain: list[Piece]) -> bytes:
+    """The bytes of the newest version of a chain: `bottom` (a whole value) with the
+    tails in `chain` (oldest first) applied, in one copy.
+
+    Level by level, `payload_k = payload_(k-1)[skip_k:] + tail_k`; since every skip is
+    checked against the payload it applies to, that is `(payload_0 + tail_1 + ... +
+    tail_n)[skip_1 + ... + skip_n:]`, joined once instead of once per level.
+    """
+    if not chain:
+        if bottom is None:
+            raise ValueError("the stored value is missing")
+        return bottom
+    if bottom is None:
+        raise ValueError("the stored value extends a base version that is missing")
+    ho = header_len(bottom[0]) if bottom else None
+    if ho is None:
+        raise ValueError("the base version of a stored value is not a container")
+    parts: list[bytes | memoryview] = [memoryview(bottom)[ho:]]
+    length, drop = len(bottom) - ho, 0
+    for p in chain:
+        if p.skip > length:
+            raise ValueError(f"the stored value skips {p.skip} bytes of a shorter base version")
+        length += len(p.tail) - p.skip
+        drop += p.skip
+        parts.append(p.tail)
+    first = 0
+    while drop:  # drop the skipped bytes from the front, without copying
+        if drop >= len(parts[first]):
+            drop -= len(parts[first])
+            first += 1
+        else:
+            parts[first] = memoryview(parts[first])[drop:]
+            drop = 0
+    return b"".join([chain[-1].head, *parts[first:]])
+
+
+def decode(enc: int, body: bytes, base_data: bytes | None) -> bytes:
+    """The serializer's bytes back from a stored body (and its base's decoded bytes);
+    `ValueError` for anything this version cannot read exactly."""
+    p = piece(enc, body)
+    return p.whole if p.whole is not None else assemble(base_data, [p])
 
 
 class RecentValues:

@@ -203,23 +203,42 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
                 sql.blobs_for(len(part)), [x for key in part for x in key]
             ):
                 rows[(tid, ns, ch, ver)] = (btype, enc, base, value)
-        decoded: dict[tuple[Any, ...], bytes | None] = {}
+        decoded: dict[tuple[Any, ...], bytes] = {}
+        pieces: dict[tuple[Any, ...], codec.Piece] = {}
         recent = self._db.recent
 
-        def data(key: tuple[Any, ...], depth: int = 0) -> bytes | None:
-            if key in decoded:
-                return decoded[key]
-            row = rows.get(key)
-            if row is None or depth > codec.FULL_EVERY + 1:
-                return None
-            _, enc, base, value = row
-            mine = recent.peek(key[:3])  # this process wrote this very row: no decoding
-            if mine is not None and mine.stored_as(key[3], enc, base, value):
-                decoded[key] = mine.data
-                return mine.data
-            base_data = data((*key[:3], base), depth + 1) if enc & codec.TAIL else None
+        def data(key: tuple[Any, ...]) -> bytes:
+            """Walk down the chain to a whole value (or one already known), then join
+            the tails once: one copy of the value, however long the chain."""
+            found = decoded.get(key)
+            if found is not None:
+                return found
+            chain: list[codec.Piece] = []
+            at: tuple[Any, ...] | None = key
+            bottom: bytes | None = None
             try:
-                decoded[key] = codec.decode(enc, value if value is not None else b"", base_data)
+                while at is not None and len(chain) <= codec.FULL_EVERY:
+                    bottom = decoded.get(at)
+                    if bottom is not None:
+                        break
+                    row = rows.get(at)
+                    if row is None:
+                        break  # a missing base: assemble() says so
+                    _, enc, base, value = row
+                    mine = recent.peek(at[:3])  # this process wrote this very row
+                    if mine is not None and mine.stored_as(at[3], enc, base, value):
+                        bottom = mine.data
+                        break
+                    p = pieces.get(at)
+                    if p is None:
+                        p = pieces[at] = codec.piece(enc, value if value is not None else b"")
+                    if p.whole is not None:
+                        bottom = p.whole
+                        break
+                    chain.append(p)
+                    at = (*at[:3], base)
+                chain.reverse()
+                decoded[key] = codec.assemble(bottom, chain)
             except ValueError as exc:
                 raise CorruptDataError(
                     f"stored value of channel {key[2]!r} version {key[3]!r} (ns {key[1]!r}) "

@@ -308,7 +308,9 @@ def test_chains_are_bounded(tmp_path: Path, window: int | None) -> None:
     else:
         assert slid == []
     naive = sum(len(ormsgpack.packb(v)) for _, v in history)
-    assert sum(r[3] for r in stored) < naive / 10
+    # growing: history is not stored twice (quadratic naive size); a window of 5 keeps
+    # about one new item in 5 (tails under TAIL_COMPRESS_MIN are not compressed)
+    assert sum(r[3] for r in stored) < (naive / 4 if window else naive / 10)
 
 
 @WINDOWS

@@ -21,8 +21,9 @@ version is stored as a sliding tail, with `skip`, the bytes of the base payload 
 
 Both are pure byte-level deltas, checked with a memcmp when encoding, so element
 boundaries do not matter. Every `FULL_EVERY`-th version of a chain is stored whole, so
-one read resolves at most `FULL_EVERY` rows. Bodies (whole or tails) of `COMPRESS_MIN`
-bytes or more are zlib-compressed when that saves at least an eighth.
+one read resolves at most `FULL_EVERY` rows. Whole bodies of `COMPRESS_MIN` bytes or
+more, and tails of `TAIL_COMPRESS_MIN` or more, are zlib-compressed when that saves at
+least an eighth.
 
 `enc` bits, stored per blob row: `ZLIB` (body is compressed), `TAIL` (body extends the
 row whose version is in `base`), `SKIP` (with `TAIL` only: the body starts with `skip`).
@@ -41,6 +42,9 @@ SKIP = 4
 KNOWN = ZLIB | TAIL | SKIP
 FULL_EVERY = 16
 COMPRESS_MIN = 256
+# A tail is usually a message or two: compressing it saves a few hundred bytes, and
+# every read of the chain would pay a zlib call per row for them.
+TAIL_COMPRESS_MIN = 1024
 ZLIB_LEVEL = 1  # fast; most of the saving comes from not storing history twice
 PROBE = 64  # bytes of the new payload looked up in the base payload, for SKIP
 TRIES = 8  # occurrences of the probe checked; about how many elements a window drops
@@ -82,7 +86,7 @@ def encode(data: bytes, base: Recent | None) -> tuple[int, str | None, bytes, in
                     head = bytes([hn]) + data[:hn]
                     body = head + tail if skip == 0 else head + skip.to_bytes(4, "big") + tail
                     enc, base_version, depth = TAIL | (SKIP if skip else 0), base.version, base.depth + 1
-    if len(body) >= COMPRESS_MIN:
+    if len(body) >= (TAIL_COMPRESS_MIN if enc & TAIL else COMPRESS_MIN):
         packed = zlib.compress(body, ZLIB_LEVEL)
         if len(packed) <= len(body) - len(body) // 8:
             body, enc = packed, enc | ZLIB

@@ -388,6 +388,22 @@ def test_a_missing_base_is_a_clear_error(tmp_path: Path) -> None:
         saver.get_tuple(config("t"))
 
 
+def test_a_chain_that_loops_is_a_clear_error(tmp_path: Path) -> None:
+    """Two tails that name each other as base (a damaged file) end the read with
+    CorruptDataError instead of walking forever."""
+    path = tmp_path / "db.sqlite"
+    with SqliteSaver(path) as saver:
+        grow(saver, "t", 4)
+    conn = sqlite3.connect(path)
+    tails = conn.execute("SELECT version, base FROM blobs WHERE channel = 'log' AND enc & 2 ORDER BY version").fetchall()
+    first, second = tails[0][0], tails[1][0]
+    conn.execute("UPDATE blobs SET base = ? WHERE channel = 'log' AND version = ?", (second, first))
+    conn.commit()
+    conn.close()
+    with SqliteSaver(path) as saver, pytest.raises(CorruptDataError, match="longer than"):
+        saver.get_tuple(config("t"))
+
+
 def talk(saver: SqliteSaver, thread_id: str, steps: int, *, keep: int = 20) -> list[Any]:
     """A chat that adds a question and an answer (langchain-core messages) per step and
     keeps the last `keep` messages, the way trim_messages or RemoveMessage do."""

@@ -214,10 +214,12 @@ class SqliteSaver(SqliteThreadOps, BaseCheckpointSaver):
             if found is not None:
                 return found
             chain: list[codec.Piece] = []
-            at: tuple[Any, ...] | None = key
+            at = key
             bottom: bytes | None = None
             try:
-                while at is not None and len(chain) <= codec.FULL_EVERY:
+                while True:
+                    if len(chain) > codec.FULL_EVERY:
+                        raise ValueError(f"its chain of tails is longer than {codec.FULL_EVERY} rows")
                     bottom = decoded.get(at)
                     if bottom is not None:
                         break

@@ -450,7 +450,10 @@ def measure_history(spec: SaverSpec, path: Path, scale: Scale) -> dict[str, floa
             "get_by_id_us": by_id * 1e6,
         }
 
-    return session(spec, path, ops)
+    figures: dict[str, float] = session(spec, path, ops)
+    if spec.storage is not None:  # a trimmed thread: what its file takes after close
+        figures["bytes"] = float(spec.storage(path))
+    return figures
 
 
 # --- concurrency ------------------------------------------------------------------------------
@@ -737,7 +740,8 @@ WORKLOADS: list[Workload] = [
         [Metric("list_all_ms", "list(thread), all checkpoints", "ms", False),
          Metric("filter_source_ms", "list(filter={'source': 'input'})", "ms", False),
          Metric("filter_run_ms", "list(filter={'run_id': ...})", "ms", False),
-         Metric("get_by_id_us", "get_tuple(checkpoint_id)", "us/op", False)],
+         Metric("get_by_id_us", "get_tuple(checkpoint_id)", "us/op", False),
+         Metric("bytes", "bytes on disk (db+wal+shm, after close)", "bytes", False, "{:,.0f}")],
         _simple(measure_history),
         lambda s: (f"{s.history} checkpoints in runs of 10 (1 input + 9 loop steps); messages trimmed "
                    f"to the last {s.history_window}"),

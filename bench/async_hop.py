@@ -25,9 +25,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.savers import ZG_SQLITE, run
-from bench.sim import Timeline, agent_ops
-from bench.workloads import SCALES, plan
+from bench.savers import ZG_SQLITE
+from bench.workloads import SCALES, measure_agent
 
 
 def _noop() -> None:
@@ -61,19 +60,16 @@ def _ping_pong(n: int) -> float:
     return elapsed
 
 
-def _sync_step(steps: int) -> float:
-    p = plan(steps)
-    with tempfile.TemporaryDirectory() as root, ZG_SQLITE.open(Path(root) / "hop.db") as saver:
-        tl = Timeline(p, "hop", saver.get_next_version)
-        start = time.perf_counter()
-        run(saver, agent_ops(tl, range(steps), read=True))
-        return (time.perf_counter() - start) / steps
+def _sync_step() -> float:
+    """Seconds per step of the agent workload on SqliteSaver, as bench/run.py measures it."""
+    with tempfile.TemporaryDirectory() as root:
+        return 1 / measure_agent(ZG_SQLITE, Path(root) / "hop.db", SCALES["full"])["steps_per_s"]
 
 
 def main() -> int:
     hop = statistics.median(asyncio.run(_hops(2000)) for _ in range(5))
     pp = statistics.median(_ping_pong(2000) for _ in range(5))
-    step = statistics.median(_sync_step(SCALES["full"].agent_steps) for _ in range(3))
+    step = statistics.median(_sync_step() for _ in range(3))
     print(f"asyncio.to_thread hop (empty function): {hop * 1e6:.0f} us")
     print(f"bare thread ping-pong (SimpleQueue):     {pp * 1e6:.0f} us")
     print(f"SqliteSaver agent step (full scale):      {step * 1e6:.0f} us")

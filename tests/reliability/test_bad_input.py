@@ -251,17 +251,23 @@ def _check_full_disk_behaviour(path: Path, saver: Any, first: dict, before: list
     return [error, info.value]
 
 
+def _seed_then_cap(path: Path, page_limit: Any) -> tuple[Any, Any]:
+    """Seed a file, then cap SQLite's page budget 40 pages above what it holds."""
+    with SqliteSaver(path) as saver:
+        first = _seed(saver)
+        before = _snapshot(saver)
+        pages = saver._db._connection().execute("PRAGMA page_count").fetchone()[0]
+    page_limit(pages + 40)
+    return first, before
+
+
 def test_full_disk_simulated_is_a_clear_error_and_loses_nothing(tmp_path: Path, page_limit: Any) -> None:
     """With SQLite's page budget exhausted (max_page_count): a put that does not fit raises
     StorageError "no space left ... nothing was written"; everything stored before, and
     every put acknowledged until then, is intact; a failed write batch leaves no part
     behind; once space is back, writing works again."""
     path = tmp_path / "full.db"
-    with SqliteSaver(path) as saver:
-        first = _seed(saver)
-        before = _snapshot(saver)
-        pages = saver._db._connection().execute("PRAGMA page_count").fetchone()[0]
-    page_limit(pages + 40)
+    first, before = _seed_then_cap(path, page_limit)
     with SqliteSaver(path) as saver:
         _check_full_disk_behaviour(path, saver, first, before)
     page_limit(None)
@@ -273,11 +279,7 @@ def test_full_disk_simulated_is_a_clear_error_and_loses_nothing(tmp_path: Path, 
 def test_full_disk_simulated_error_says_the_disk_is_full(tmp_path: Path, page_limit: Any) -> None:
     """The StorageError for a full disk says so: "no space left ... nothing was written"."""
     path = tmp_path / "full.db"
-    with SqliteSaver(path) as saver:
-        first = _seed(saver)
-        before = _snapshot(saver)
-        pages = saver._db._connection().execute("PRAGMA page_count").fetchone()[0]
-    page_limit(pages + 40)
+    first, before = _seed_then_cap(path, page_limit)
     with SqliteSaver(path) as saver:
         for error in _check_full_disk_behaviour(path, saver, first, before):
             assert "no space left" in str(error) and "nothing was written" in str(error)
